@@ -1,0 +1,486 @@
+"""The Python API: one function per command (the CLI is a thin layer over these)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from obliviate.data.loaders import load_records
+from obliviate.data.records import Record
+from obliviate.errors import ObliviateError
+from obliviate.evaluate.model_outputs import answer_logprobs
+from obliviate.evaluate.runner import evaluate_splits
+from obliviate.methods import FineTune, Objective, build_method
+from obliviate.models.encoding import Encoded, encode_fact, encode_text
+from obliviate.models.loader import LoadedModel, load_model, model_fingerprint, save_model
+from obliviate.progress import progress_bar, say
+from obliviate.rundir import RunDir, package_versions, peak_rss_mb, sha256_path
+from obliviate.train.loop import (
+    TrainConfig,
+    TrainSummary,
+    apply_lora,
+    resolve_precision,
+    total_steps,
+    train,
+)
+
+CACHE_VERSION = "1"
+
+
+def cache_root() -> Path:
+    """Where fine-tunes and converted models are cached (``$OBLIVIATE_CACHE``)."""
+    return Path(os.environ.get("OBLIVIATE_CACHE", Path.home() / ".cache" / "obliviate"))
+
+
+@dataclass
+class RunResult:
+    """What a training command produced: its run directory and figures."""
+
+    out: Path
+    seconds: float
+    steps: int
+    tokens: int
+    cached: bool = False
+    results: dict[str, Any] | None = None
+
+
+def resolve_data(data: str | Path) -> Path:
+    """A records file, or a benchmark directory (its ``full.jsonl``)."""
+    path = Path(data).expanduser()
+    if path.is_dir() and (path / "full.jsonl").is_file():
+        return path / "full.jsonl"
+    return path
+
+
+def encode_records(loaded: LoadedModel, records: list[Record]) -> list[Encoded]:
+    """Tokenise once: facts mask the prompt, passages are all label."""
+    return [
+        encode_text(loaded.tokenizer, r.text)
+        if r.is_text
+        else encode_fact(loaded.tokenizer, r.prompt, r.answer)
+        for r in records
+    ]
+
+
+def _weight_norms(model: torch.nn.Module) -> list[float]:
+    return [float(p.detach().float().norm()) for p in model.parameters()]
+
+
+def _train_run(
+    *,
+    command: str,
+    model: str,
+    objective: Objective,
+    primary_path: Path,
+    retain_path: Path | None,
+    out: str | Path,
+    config: TrainConfig,
+    overwrite: bool,
+    resume: bool,
+) -> RunResult:
+    """Shared body of finetune and unlearn: load, train, check, save, publish."""
+    started = time.perf_counter()
+    primary_records = load_records(primary_path)
+    retain_records = load_records(retain_path) if retain_path else None
+    run = RunDir(out, overwrite=overwrite, resume=resume)
+    say(f"loading model [bold]{model}[/bold]")
+    loaded = load_model(model)
+    loaded_seconds = time.perf_counter() - started
+    primary = encode_records(loaded, primary_records)
+    retain = encode_records(loaded, retain_records) if retain_records else None
+    facts = [r for r in primary_records if not r.is_text]
+    forget_before = _mean(answer_logprobs(loaded.model, loaded.tokenizer, _pairs(facts)))
+    if config.lora:
+        loaded.model = apply_lora(loaded.model, config)
+    norms_before = _weight_norms(loaded.model)
+    inputs = {"primary": primary_path, "retain": retain_path}
+    run.write_yaml(
+        "config.yaml",
+        {
+            "command": command,
+            "model": model,
+            "method": objective.name,
+            "method_params": objective.params(),
+            "data": {k: str(v) for k, v in inputs.items() if v},
+            "train": asdict(config),
+        },
+    )
+    steps = total_steps(len(primary), config)
+    with progress_bar(f"{command} ({objective.name})", steps) as advance:
+        summary = train(
+            loaded.model,
+            objective,
+            primary,
+            retain,
+            config,
+            loaded.tokenizer.pad_token_id,
+            run.staging,
+            resume=resume,
+            on_step=lambda step, _, logs: advance(step, f"loss {logs['loss']:.3f}"),
+        )
+    if _weight_norms(loaded.model) == norms_before:
+        raise ObliviateError(
+            "training finished but no weight changed; raise --lr or --max-steps "
+            "(the run was not saved)"
+        )
+    if config.lora:
+        loaded.model = loaded.model.merge_and_unload()
+    forget_after = _mean(answer_logprobs(loaded.model, loaded.tokenizer, _pairs(facts)))
+    save_model(loaded, run.path("model"))
+    seconds = time.perf_counter() - started
+    results = {
+        "model": str(run.out),
+        "method": objective.name,
+        "primary_answer_logprob": {"before": forget_before, "after": forget_after},
+        "cost": _cost(summary, seconds),
+    }
+    run.write_json("results.json", results)
+    run.write_json(
+        "manifest.json",
+        _manifest(command, loaded, objective, config, inputs, summary, seconds, loaded_seconds),
+    )
+    published = run.publish()
+    return RunResult(
+        out=published, seconds=seconds, steps=summary.steps, tokens=summary.tokens, results=results
+    )
+
+
+def _pairs(records: list[Record]) -> list[tuple[str, str]]:
+    return [(r.prompt, r.answer) for r in records]
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _cost(summary: TrainSummary, seconds: float) -> dict[str, float]:
+    return {
+        "seconds": round(seconds, 2),
+        "train_seconds": round(summary.seconds, 2),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "steps": summary.steps,
+        "tokens": summary.tokens,
+    }
+
+
+def _manifest(
+    command: str,
+    loaded: LoadedModel,
+    objective: Objective,
+    config: TrainConfig,
+    inputs: dict[str, Path | None],
+    summary: TrainSummary,
+    seconds: float,
+    load_seconds: float,
+) -> dict[str, Any]:
+    return {
+        "command": command,
+        "model": {"spec": loaded.spec, "source": loaded.source},
+        "method": objective.name,
+        "method_params": objective.params(),
+        "seed": config.seed,
+        "train": asdict(config),
+        "inputs": {
+            name: {"path": str(path), "sha256": sha256_path(path)}
+            for name, path in inputs.items()
+            if path
+        },
+        "backend": {
+            "device": "cuda" if torch.cuda.is_available() else "cpu",
+            "precision": resolve_precision(config.precision),
+            "processes": int(os.environ.get("WORLD_SIZE", "1")),
+            "torch_threads": torch.get_num_threads(),
+        },
+        "versions": package_versions(),
+        "timings": {
+            "load_seconds": round(load_seconds, 2),
+            "train_seconds": round(summary.seconds, 2),
+            "total_seconds": round(seconds, 2),
+            "resumed_from_step": summary.resumed_from_step,
+        },
+        "cost": _cost(summary, seconds),
+    }
+
+
+def finetune(
+    model: str,
+    data: str | Path,
+    out: str | Path,
+    config: TrainConfig | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    use_cache: bool = True,
+) -> RunResult:
+    """Fine-tune ``model`` on ``data`` (NLL on answers): how targets and oracles are made.
+
+    The finished run is cached by a hash of (base model, data, hyper-parameters); the
+    same request again copies the cached run instead of training.
+    """
+    config = config or TrainConfig(epochs=5, lr=1e-4, batch_size=16)
+    data_path = resolve_data(data)
+    load_records(data_path)  # validate before hashing the model
+    key = finetune_cache_key(model, data_path, config)
+    cached = cache_root() / "finetunes" / key
+    out_path = Path(out).expanduser().resolve()
+    if use_cache and (cached / "model" / "config.json").is_file() and not resume:
+        RunDir(out_path, overwrite=overwrite)  # same checks on --out as a real run
+        staging = out_path.parent / f".{out_path.name}.partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(cached, staging, copy_function=_link_or_copy)
+        if out_path.exists():
+            shutil.rmtree(out_path)
+        staging.rename(out_path)
+        say(f"reused cached fine-tune {key[:12]} (same base model, data and settings)")
+        return RunResult(out=out_path, seconds=0.0, steps=0, tokens=0, cached=True)
+    result = _train_run(
+        command="finetune",
+        model=model,
+        objective=FineTune(),
+        primary_path=data_path,
+        retain_path=None,
+        out=out_path,
+        config=config,
+        overwrite=overwrite,
+        resume=resume,
+    )
+    if use_cache:
+        staging = cached.parent / f".{key}.partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(result.out, staging, copy_function=_link_or_copy)
+        shutil.rmtree(cached, ignore_errors=True)
+        staging.rename(cached)
+    return result
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def finetune_cache_key(model: str, data_path: Path, config: TrainConfig) -> str:
+    """Content hash of what determines a fine-tune's weights."""
+    import hashlib
+    import json
+
+    settings = asdict(replace(config, checkpoint_every=0))
+    payload = {
+        "version": CACHE_VERSION,
+        "model": model_fingerprint(model),
+        "data": sha256_path(data_path),
+        "train": settings,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def unlearn(
+    model: str,
+    forget: str | Path,
+    retain: str | Path | None,
+    method: str,
+    out: str | Path,
+    config: TrainConfig | None = None,
+    method_params: dict[str, Any] | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+) -> RunResult:
+    """Remove ``forget`` from ``model`` with ``method`` (keeping ``retain`` where it uses one)."""
+    objective = build_method(method, method_params)
+    if objective.uses_retain and retain is None:
+        raise ObliviateError(f"method '{method}' needs retain data; pass --retain FILE")
+    return _train_run(
+        command="unlearn",
+        model=model,
+        objective=objective,
+        primary_path=Path(forget).expanduser(),
+        retain_path=Path(retain).expanduser() if retain else None,
+        out=out,
+        config=config or TrainConfig(),
+        overwrite=overwrite,
+        resume=resume,
+    )
+
+
+def evaluate_models(
+    models: dict[str, str | Path],
+    splits: dict[str, list[Record]],
+) -> tuple[dict[str, dict], dict[str, dict]]:
+    """Evaluate several models (name → spec) on the same splits; figures and examples by name."""
+    figures: dict[str, dict] = {}
+    examples: dict[str, dict] = {}
+    for name, spec in models.items():
+        loaded = load_model(str(spec))
+        started = time.perf_counter()
+        with progress_bar(f"evaluate {name}", len(splits)) as advance:
+            figures[name], examples[name] = evaluate_splits(
+                loaded.model,
+                loaded.tokenizer,
+                splits,
+                on_split=lambda split: advance(info=split),
+            )
+        figures[name]["_seconds"] = round(time.perf_counter() - started, 2)
+        del loaded
+    return figures, examples
+
+
+def demo_splits(bench: Path, split: str, max_per_split: int) -> dict[str, list[Record]]:
+    """The evaluation splits of a benchmark run (forget, retain, neighbors, holdout, world).
+
+    Long splits are cut to an evenly spaced sample of ``max_per_split`` records so the
+    demo stays fast; the cut is deterministic.
+    """
+    percent = split.removeprefix("forget")
+    files = {
+        "forget": f"{split}.jsonl",
+        "retain": f"retain{100 - int(percent):02d}.jsonl",
+        "neighbors": "neighbors.jsonl",
+        "holdout": "holdout.jsonl",
+        "world": "world.jsonl",
+    }
+    splits = {}
+    for role, name in files.items():
+        records = load_records(bench / name)
+        if len(records) > max_per_split:
+            stride = len(records) / max_per_split
+            records = [records[int(i * stride)] for i in range(max_per_split)]
+        splits[role] = records
+    return splits
+
+
+DEMO_FINETUNE = TrainConfig(epochs=8, lr=2e-4, batch_size=16, warmup_ratio=0.05)
+DEMO_UNLEARN = TrainConfig(epochs=5, lr=2e-5, batch_size=8, scheduler="constant")
+
+
+def demo(
+    out: str | Path = "runs/demo",
+    model: str = "smollm2",
+    method: str = "grad_diff",
+    seed: int = 0,
+    people: int = 40,
+    split: str = "forget10",
+    finetune_config: TrainConfig | None = None,
+    unlearn_config: TrainConfig | None = None,
+    max_eval_per_split: int = 100,
+) -> dict[str, Any]:
+    """The whole story on one model: benchmark → target and oracle → unlearn → evaluate.
+
+    Target and oracle fine-tunes are cached, so a second run only unlearns and evaluates.
+    ``out`` is replaced by each demo run (atomically).
+    """
+    from obliviate.data.bench import make_benchmark
+
+    started = time.perf_counter()
+    run = RunDir(out, overwrite=True)
+    bench = run.path("bench")
+    make_benchmark(bench, seed=seed, people=people)
+    retain_file = bench / f"retain{100 - int(split.removeprefix('forget')):02d}.jsonl"
+    finetune_config = finetune_config or DEMO_FINETUNE
+    say("[bold]1/4[/bold] target: fine-tune on every fictitious person")
+    target = finetune(model, bench / "full.jsonl", run.path("target"), finetune_config)
+    say("[bold]2/4[/bold] oracle: fine-tune on the retained people only (retrain gold standard)")
+    oracle = finetune(model, retain_file, run.path("oracle"), finetune_config)
+    say(f"[bold]3/4[/bold] unlearn {split} from the target with {method}")
+    unlearned = unlearn(
+        str(target.out),
+        bench / f"{split}.jsonl",
+        retain_file,
+        method,
+        run.path("unlearned"),
+        unlearn_config or DEMO_UNLEARN,
+    )
+    say("[bold]4/4[/bold] evaluate target, unlearned model and oracle")
+    splits = demo_splits(bench, split, max_eval_per_split)
+    figures, examples = evaluate_models(
+        {"target": target.out, "unlearned": unlearned.out, "oracle": oracle.out}, splits
+    )
+    seconds = {
+        "target": target.seconds,
+        "unlearned": unlearned.seconds,
+        "oracle": oracle.seconds,
+    }
+    results = _results_document(
+        figures, examples, seconds, method, split, model, unlearned, time.perf_counter() - started
+    )
+    run.write_json("results.json", results)
+    run.write_yaml(
+        "config.yaml",
+        {
+            "command": "demo",
+            "model": model,
+            "method": method,
+            "seed": seed,
+            "people": people,
+            "split": split,
+            "finetune": asdict(finetune_config),
+            "unlearn": asdict(unlearn_config or DEMO_UNLEARN),
+            "max_eval_per_split": max_eval_per_split,
+        },
+    )
+    run.write_json(
+        "manifest.json",
+        {
+            "command": "demo",
+            "seed": seed,
+            "versions": package_versions(),
+            "timings": {
+                "total_seconds": round(time.perf_counter() - started, 2),
+                "target_seconds": round(target.seconds, 2),
+                "target_cached": target.cached,
+                "oracle_seconds": round(oracle.seconds, 2),
+                "oracle_cached": oracle.cached,
+                "unlearn_seconds": round(unlearned.seconds, 2),
+                "eval_seconds": {k: v["_seconds"] for k, v in figures.items()},
+            },
+            "inputs": {"bench": sha256_path(bench)},
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+        },
+    )
+    results["out"] = str(run.publish())
+    results["cached"] = {"target": target.cached, "oracle": oracle.cached}
+    return results
+
+
+def _results_document(
+    figures: dict[str, dict],
+    examples: dict[str, dict],
+    seconds: dict[str, float],
+    method: str,
+    split: str,
+    model: str,
+    unlearned: RunResult,
+    total_seconds: float,
+) -> dict[str, Any]:
+    """results.json in the evaluation issue's shape: the model's figures at the top level,
+    target and oracle under ``reference`` with the same keys."""
+
+    def entry(name: str) -> dict[str, Any]:
+        return {
+            "splits": {k: v for k, v in figures[name].items() if not k.startswith("_")},
+            "cost": {"seconds": round(seconds[name], 2), "eval_seconds": figures[name]["_seconds"]},
+            "examples": examples[name],
+        }
+
+    document = {
+        "model": "unlearned",
+        "base_model": model,
+        "method": method,
+        "split": split,
+        **entry("unlearned"),
+        "reference": {"target": entry("target"), "oracle": entry("oracle")},
+        "total_seconds": round(total_seconds, 2),
+    }
+    document["cost"].update(
+        {
+            "steps": unlearned.steps,
+            "tokens": unlearned.tokens,
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+        }
+    )
+    return document

@@ -1,0 +1,273 @@
+"""The ``obliviate`` command line: thin typer commands over ``obliviate.api``.
+
+Options may also come from a YAML file (``--config``); what is typed on the command
+line wins. Errors a user can fix print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import fields
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.table import Table
+
+from obliviate.errors import ObliviateError
+from obliviate.progress import console
+
+app = typer.Typer(
+    help="Make a language model forget, and prove that it did.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+bench_app = typer.Typer(help="The built-in benchmark of fictitious people.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Model spec: smollm2 (default model), tiny (test model), a HF model or run "
+        "directory, a .gguf file, or a hub id already in the local cache.",
+    ),
+]
+OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Run directory to create.")]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", help="YAML file of options (keys as the long option names)."),
+]
+EpochsOpt = Annotated[float | None, typer.Option(help="Passes over the training/forget data.")]
+MaxStepsOpt = Annotated[int | None, typer.Option(help="Optimizer steps (overrides --epochs).")]
+LrOpt = Annotated[float | None, typer.Option(help="Peak learning rate.")]
+BatchOpt = Annotated[int | None, typer.Option(help="Examples per step (forget and retain each).")]
+SeedOpt = Annotated[int | None, typer.Option(help="Random seed (batch order, init).")]
+LoraOpt = Annotated[
+    bool | None, typer.Option("--lora/--no-lora", help="Train LoRA adapters (peft), then merge.")
+]
+OverwriteOpt = Annotated[
+    bool, typer.Option("--overwrite", help="Replace --out if it exists (atomically).")
+]
+ResumeOpt = Annotated[
+    bool, typer.Option("--resume", help="Continue an interrupted run from its last checkpoint.")
+]
+
+
+def _settings(config_file: Path | None, cli: dict[str, Any]) -> dict[str, Any]:
+    """Merge a YAML config with command-line values (those that were given win)."""
+    settings: dict[str, Any] = {}
+    if config_file is not None:
+        if not config_file.is_file():
+            raise ObliviateError(f"config file {config_file} does not exist")
+        try:
+            loaded = yaml.safe_load(config_file.read_text()) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f":{mark.line + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or "invalid YAML"
+            raise ObliviateError(
+                f"config file {config_file}{where} is not valid YAML ({problem}); fix the file"
+            ) from exc
+        if not isinstance(loaded, dict):
+            raise ObliviateError(f"config file {config_file} must be a mapping of option: value")
+        settings = {str(k).replace("-", "_"): v for k, v in loaded.items()}
+    settings.update({k: v for k, v in cli.items() if v is not None})
+    return settings
+
+
+def _train_config(settings: dict[str, Any], defaults: dict[str, Any]):
+    from obliviate.train.loop import TrainConfig
+
+    names = {f.name for f in fields(TrainConfig)}
+    values = {**defaults, **{k: v for k, v in settings.items() if k in names}}
+    return TrainConfig(**values)
+
+
+def _require(settings: dict[str, Any], *names: str) -> None:
+    for name in names:
+        if settings.get(name) is None:
+            option = "--" + name.replace("_", "-")
+            raise ObliviateError(f"missing {option}; see --help")
+
+
+@bench_app.command("make")
+def bench_make(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write the splits to.")],
+    seed: Annotated[int, typer.Option(help="Same seed, byte-identical files.")] = 0,
+    people: Annotated[
+        int, typer.Option(help="Trained fictitious people (about 8 facts each); larger = slower.")
+    ] = 40,
+) -> None:
+    """Generate the built-in benchmark: fictitious people, their facts and TOFU-style splits."""
+    from obliviate.data.bench import make_benchmark
+
+    paths = make_benchmark(out, seed=seed, people=people)
+    console.print(f"wrote {len(paths)} files to {out}")
+
+
+@app.command()
+def finetune(
+    model: ModelOpt = None,
+    data: Annotated[
+        Path | None, typer.Option(help="Records file (JSONL/CSV/TOFU JSON) or benchmark dir.")
+    ] = None,
+    out: OutOpt = None,
+    epochs: EpochsOpt = None,
+    max_steps: MaxStepsOpt = None,
+    lr: LrOpt = None,
+    batch_size: BatchOpt = None,
+    seed: SeedOpt = None,
+    lora: LoraOpt = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not reuse or store.")] = False,
+    overwrite: OverwriteOpt = False,
+    resume: ResumeOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Fine-tune a model on records (loss on answers only): makes a target or an oracle.
+
+    Defaults: 5 epochs, lr 1e-4, batch 16. Cached by a hash of (model, data, settings).
+    """
+    from obliviate import api
+
+    s = _settings(config, locals() | {"config": None})
+    _require(s, "data", "out")
+    train_config = _train_config(s, {"epochs": 5, "lr": 1e-4, "batch_size": 16})
+    result = api.finetune(
+        s.get("model", "smollm2"),
+        s["data"],
+        s["out"],
+        train_config,
+        overwrite=s["overwrite"],
+        resume=s["resume"],
+        use_cache=not s["no_cache"],
+    )
+    console.print(f"fine-tuned model written to {result.out}")
+
+
+@app.command()
+def unlearn(
+    model: ModelOpt = None,
+    forget: Annotated[Path | None, typer.Option(help="Records to forget.")] = None,
+    retain: Annotated[Path | None, typer.Option(help="Records to keep (retain term).")] = None,
+    method: Annotated[str | None, typer.Option(help="Method name (obliviate methods).")] = None,
+    param: Annotated[
+        list[str] | None, typer.Option(help="Method hyper-parameter KEY=VALUE (repeatable).")
+    ] = None,
+    out: OutOpt = None,
+    epochs: EpochsOpt = None,
+    max_steps: MaxStepsOpt = None,
+    lr: LrOpt = None,
+    batch_size: BatchOpt = None,
+    seed: SeedOpt = None,
+    lora: LoraOpt = None,
+    overwrite: OverwriteOpt = False,
+    resume: ResumeOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Unlearn the --forget records from --model with --method, keeping --retain.
+
+    Defaults: 5 epochs over the forget set, lr 1e-5, batch 8. The source model is never
+    modified; the result goes to --out/model.
+    """
+    from obliviate import api
+
+    s = _settings(config, locals() | {"config": None, "param": None})
+    _require(s, "model", "forget", "method", "out")
+    params = dict(s.get("method_params") or {})
+    for item in param or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ObliviateError(f"--param {item!r} must look like KEY=VALUE")
+        params[key] = value
+    result = api.unlearn(
+        s["model"],
+        s["forget"],
+        s.get("retain"),
+        s["method"],
+        s["out"],
+        _train_config(s, {}),
+        method_params=params,
+        overwrite=s["overwrite"],
+        resume=s["resume"],
+    )
+    before = result.results["primary_answer_logprob"]["before"]
+    after = result.results["primary_answer_logprob"]["after"]
+    console.print(
+        f"forget answers' mean log-prob {before:.3f} → {after:.3f}; model written to {result.out}"
+    )
+
+
+@app.command()
+def methods() -> None:
+    """List the unlearning methods and their hyper-parameters."""
+    from obliviate.methods import METHODS
+
+    table = Table("method", "what it does", "hyper-parameters (default)")
+    for name, cls in sorted(METHODS.items()):
+        params = ", ".join(f"{f.name}={f.default}" for f in fields(cls)) or "—"
+        table.add_row(name, cls.summary, params)
+    console.print(table)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (replaced).")] = Path(
+        "runs/demo"
+    ),
+    model: Annotated[str, typer.Option("--model", "-m", help="Base model spec.")] = "smollm2",
+    method: Annotated[str, typer.Option(help="Unlearning method.")] = "grad_diff",
+    seed: Annotated[int, typer.Option(help="Benchmark and training seed.")] = 0,
+    people: Annotated[int, typer.Option(help="Fictitious people in the benchmark.")] = 40,
+) -> None:
+    """Run the whole story: benchmark, target and oracle fine-tunes, unlearning, evaluation."""
+    from obliviate import api
+
+    results = api.demo(out=out, model=model, method=method, seed=seed, people=people)
+    console.print(demo_table(results))
+    console.print(f"run directory: [bold]{results['out']}[/bold]")
+
+
+def demo_table(results: dict[str, Any]) -> Table:
+    """The side-by-side table the demo prints."""
+    table = Table(title=f"{results['method']} on {results['split']} ({results['base_model']})")
+    for column in ("model", "forget acc", "forget prob", "retain acc", "world acc", "time"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    rows = {
+        "target": results["reference"]["target"],
+        "unlearned": results,
+        "oracle": results["reference"]["oracle"],
+    }
+    cached = results.get("cached", {})
+    for name, entry in rows.items():
+        splits = entry["splits"]
+        seconds = entry["cost"]["seconds"]
+        took = "cached" if cached.get(name) else f"{seconds:.0f} s"
+        table.add_row(
+            name,
+            f"{splits['forget']['accuracy']:.0%}",
+            f"{splits['forget']['prob']:.3f}",
+            f"{splits['retain']['accuracy']:.0%}",
+            f"{splits['world']['accuracy']:.0%}",
+            took,
+        )
+    return table
+
+
+def main() -> None:
+    """Console-script entry point: user errors become one line and exit status 2."""
+    try:
+        app()
+    except ObliviateError as exc:
+        message = " ".join(str(exc).split())
+        console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        console.print(
+            "interrupted; nothing was published. Re-run with --resume to continue.",
+            highlight=False,
+        )
+        sys.exit(130)

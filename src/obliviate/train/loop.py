@@ -1,0 +1,298 @@
+"""The one training loop, for fine-tuning and for every unlearning method.
+
+forward → objective loss → backward → clip → step, with gradient accumulation, seeded
+batch order, periodic checkpoints and ``resume``. The objective decides what the loss is;
+this loop decides which examples it sees. Accelerate supplies precision and (later)
+distribution, so nothing here knows the device or the number of processes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from transformers import get_scheduler
+
+from obliviate.errors import ObliviateError
+from obliviate.methods.base import Objective
+from obliviate.models.encoding import Encoded, collate
+
+CHECKPOINT_DIR = "checkpoints"
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters shared by every training command (``--epochs``, ``--lr``, …)."""
+
+    epochs: float = 1.0
+    """Passes over the primary data (the forget set when unlearning)."""
+    max_steps: int | None = None
+    """Optimizer steps; overrides ``epochs`` when set."""
+    lr: float = 1e-5
+    batch_size: int = 8
+    grad_accum: int = 1
+    seed: int = 0
+    lora: bool = False
+    lora_rank: int = 16
+    lora_alpha: int = 32
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.0
+    scheduler: str = "linear"
+    max_grad_norm: float = 1.0
+    precision: str = "auto"
+    """``bf16``, ``fp32`` or ``auto`` (bf16 where the hardware computes it natively)."""
+    checkpoint_every: int = 50
+    """Save a resumable checkpoint every this many steps (and on Ctrl-C)."""
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.epochs > 0 or self.max_steps, "--epochs must be > 0"),
+            (self.max_steps is None or self.max_steps > 0, "--max-steps must be > 0"),
+            (self.lr > 0 and math.isfinite(self.lr), "--lr must be a positive number"),
+            (self.batch_size > 0, "--batch-size must be > 0"),
+            (self.grad_accum > 0, "--grad-accum must be > 0"),
+            (self.precision in ("auto", "bf16", "fp32"), "--precision must be auto, bf16 or fp32"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ObliviateError(message)
+
+
+@dataclass
+class TrainSummary:
+    steps: int
+    tokens: int
+    seconds: float
+    final_loss: float
+    resumed_from_step: int
+
+
+def resolve_precision(precision: str) -> str:
+    """``auto`` → bf16 on CUDA with bf16 support or a CPU with native bf16 (AMX/AVX512-BF16)."""
+    if precision != "auto":
+        return precision
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "fp32"
+    return "bf16" if ("amx_bf16" in flags or "avx512_bf16" in flags) else "fp32"
+
+
+def apply_lora(model: torch.nn.Module, config: TrainConfig) -> torch.nn.Module:
+    """Wrap the model with LoRA adapters on every linear projection (peft)."""
+    from peft import LoraConfig, get_peft_model
+
+    lora = LoraConfig(
+        r=config.lora_rank,
+        lora_alpha=config.lora_alpha,
+        target_modules="all-linear",
+        lora_dropout=0.0,
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, lora)
+
+
+def _order(n: int, seed: int, epoch: int) -> list[int]:
+    generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return torch.randperm(n, generator=generator).tolist()
+
+
+class _BatchStream:
+    """Deterministic micro-batches: reshuffled each pass, addressable by index (for resume)."""
+
+    def __init__(self, examples: Sequence[Encoded], batch_size: int, seed: int):
+        self.examples = examples
+        self.batch_size = min(batch_size, len(examples))
+        self.seed = seed
+        self.per_pass = math.ceil(len(examples) / self.batch_size)
+        self._orders: dict[int, list[int]] = {}
+
+    def batch(self, index: int) -> list[Encoded]:
+        epoch, position = divmod(index, self.per_pass)
+        if epoch not in self._orders:
+            self._orders = {epoch: _order(len(self.examples), self.seed, epoch)}
+        chosen = self._orders[epoch][position * self.batch_size : (position + 1) * self.batch_size]
+        return [self.examples[i] for i in chosen]
+
+
+def total_steps(n_primary: int, config: TrainConfig) -> int:
+    """Optimizer steps the run will take."""
+    if config.max_steps:
+        return config.max_steps
+    per_pass = math.ceil(n_primary / min(config.batch_size, n_primary))
+    return max(1, math.ceil(config.epochs * per_pass / config.grad_accum))
+
+
+def train(
+    model: torch.nn.Module,
+    objective: Objective,
+    primary: Sequence[Encoded],
+    retain: Sequence[Encoded] | None,
+    config: TrainConfig,
+    pad_token_id: int,
+    work_dir: Path,
+    resume: bool = False,
+    on_step: Callable[[int, int, dict], None] | None = None,
+) -> TrainSummary:
+    """Optimise ``objective`` on ``primary`` (and ``retain`` when it uses one), in place.
+
+    ``work_dir`` receives ``log.jsonl`` and ``checkpoints/``; with ``resume`` the loop
+    restarts from the latest checkpoint there. ``on_step(step, total, logs)`` reports progress.
+    """
+    if not primary:
+        raise ObliviateError("there are no training examples; check the data file")
+    if objective.uses_retain and not retain:
+        raise ObliviateError(f"method '{objective.name}' needs retain data; pass --retain FILE")
+    precision = resolve_precision(config.precision)
+    accelerator = Accelerator(mixed_precision="bf16" if precision == "bf16" else "no")
+    torch.manual_seed(config.seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    steps = total_steps(len(primary), config)
+    scheduler = get_scheduler(
+        config.scheduler,
+        optimizer,
+        num_warmup_steps=int(config.warmup_ratio * steps),
+        num_training_steps=steps,
+    )
+    model, optimizer = accelerator.prepare(model, optimizer)
+    forget_stream = _BatchStream(primary, config.batch_size, config.seed)
+    retain_stream = (
+        _BatchStream(retain, config.batch_size, config.seed + 1)
+        if objective.uses_retain and retain
+        else None
+    )
+    start_step = _load_checkpoint(work_dir, model, optimizer, scheduler) if resume else 0
+    log_path = work_dir / "log.jsonl"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    model.train()
+    tokens = 0
+    loss_value = float("nan")
+    started = time.perf_counter()
+    completed = start_step
+    try:
+        with log_path.open("a") as log:
+            for step in range(start_step + 1, steps + 1):
+                logs: dict[str, float] = {}
+                for micro in range(config.grad_accum):
+                    index = (step - 1) * config.grad_accum + micro
+                    forget_batch = _to_device(
+                        collate(forget_stream.batch(index), pad_token_id), accelerator
+                    )
+                    retain_batch = (
+                        _to_device(collate(retain_stream.batch(index), pad_token_id), accelerator)
+                        if retain_stream
+                        else None
+                    )
+                    with accelerator.autocast():
+                        loss, logs = objective.loss(model, forget_batch, retain_batch)
+                    if not torch.isfinite(loss):
+                        raise ObliviateError(
+                            f"the loss became {loss.item()} at step {step} "
+                            f"(method {objective.name}, lr {config.lr}); lower --lr or "
+                            "--max-steps; the last good checkpoint is kept for --resume"
+                        )
+                    accelerator.backward(loss / config.grad_accum)
+                    tokens += int(forget_batch["attention_mask"].sum())
+                    if retain_batch is not None:
+                        tokens += int(retain_batch["attention_mask"].sum())
+                if config.max_grad_norm:
+                    accelerator.clip_grad_norm_(params, config.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                completed = step
+                loss_value = loss.item()
+                record = {
+                    "step": step,
+                    "loss": loss_value,
+                    "lr": scheduler.get_last_lr()[0],
+                    "seconds": round(time.perf_counter() - started, 3),
+                    **logs,
+                }
+                log.write(json.dumps(record) + "\n")
+                if on_step:
+                    on_step(step, steps, record)
+                if config.checkpoint_every and step % config.checkpoint_every == 0 and step < steps:
+                    log.flush()
+                    _save_checkpoint(work_dir, step, model, optimizer, scheduler)
+    except KeyboardInterrupt:
+        if completed > start_step:
+            _save_checkpoint(work_dir, completed, model, optimizer, scheduler)
+        raise
+    model.eval()
+    return TrainSummary(
+        steps=steps - start_step,
+        tokens=tokens,
+        seconds=time.perf_counter() - started,
+        final_loss=loss_value,
+        resumed_from_step=start_step,
+    )
+
+
+def _to_device(batch: dict[str, torch.Tensor], accelerator: Accelerator) -> dict[str, torch.Tensor]:
+    return {k: v.to(accelerator.device) for k, v in batch.items()}
+
+
+def _trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    names = {n for n, p in model.named_parameters() if p.requires_grad}
+    return {k: v for k, v in model.state_dict().items() if k in names}
+
+
+def _save_checkpoint(
+    work_dir: Path, step: int, model: torch.nn.Module, optimizer, scheduler
+) -> None:
+    """Write ``checkpoints/step-N`` atomically, then drop older ones (only the latest is kept)."""
+    root = work_dir / CHECKPOINT_DIR
+    root.mkdir(parents=True, exist_ok=True)
+    staging = root / f".step-{step:06d}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    torch.save(
+        {
+            "step": step,
+            "model": _trainable_state(model),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+        },
+        staging / "state.pt",
+    )
+    (staging / "info.json").write_text(json.dumps({"step": step}))
+    final = root / f"step-{step:06d}"
+    shutil.rmtree(final, ignore_errors=True)
+    staging.rename(final)
+    for old in root.glob("step-*"):
+        if old != final:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def latest_checkpoint(work_dir: Path) -> Path | None:
+    """The newest complete checkpoint under ``work_dir``, if any."""
+    found = sorted((work_dir / CHECKPOINT_DIR).glob("step-*"))
+    return found[-1] if found else None
+
+
+def _load_checkpoint(work_dir: Path, model: torch.nn.Module, optimizer, scheduler) -> int:
+    checkpoint = latest_checkpoint(work_dir)
+    if checkpoint is None:
+        raise ObliviateError(
+            f"--resume was given but {work_dir} holds no checkpoint; run without --resume"
+        )
+    state = torch.load(checkpoint / "state.pt", weights_only=True)
+    missing = model.load_state_dict(state["model"], strict=False)
+    if missing.unexpected_keys:
+        raise ObliviateError(
+            f"checkpoint {checkpoint} does not match this model; run without --resume"
+        )
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    return int(state["step"])
