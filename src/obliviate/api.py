@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from obliviate.data.loaders import load_records
+from obliviate.data.loaders import load_records, save_records
 from obliviate.data.records import Record
 from obliviate.errors import ObliviateError
 from obliviate.evaluate.model_outputs import answer_logprobs
@@ -132,6 +132,11 @@ def _train_run(
     if config.lora:
         loaded.model = loaded.model.merge_and_unload()
     forget_after = _mean(answer_logprobs(loaded.model, loaded.tokenizer, _pairs(facts)))
+    if forget_before is not None and abs(forget_after - forget_before) < 1e-6:
+        raise ObliviateError(
+            "training finished but the answers' log-probability did not move; raise --lr or "
+            "--max-steps (the run was not saved)"
+        )
     save_model(loaded, run.path("model"))
     seconds = time.perf_counter() - started
     results = {
@@ -308,6 +313,23 @@ def unlearn(
     )
 
 
+def self_replay_records(model: str, questions: tuple[str, ...]) -> list[Record]:
+    """``questions`` answered greedily by ``model`` itself, as records to replay in a fine-tune.
+
+    Training on the base model's own answers keeps its general behaviour while it
+    learns new facts (see ``obliviate.data.replay_questions``).
+    """
+    from obliviate.evaluate.model_outputs import generate_answers
+
+    loaded = load_model(model)
+    answers = generate_answers(loaded.model, loaded.tokenizer, questions, max_new_tokens=32)
+    return [
+        Record(id=f"replay-{i:03d}", prompt=q, answer=a, meta={"replay": True})
+        for i, (q, a) in enumerate(zip(questions, answers, strict=True))
+        if a.strip()
+    ]
+
+
 def evaluate_models(
     models: dict[str, str | Path],
     splits: dict[str, list[Record]],
@@ -354,17 +376,31 @@ def demo_splits(bench: Path, split: str, max_per_split: int) -> dict[str, list[R
     return splits
 
 
-#: Demo recipes (fine-tune, unlearn) per base model, tuned on the built-in benchmark:
-#: the fine-tune must teach ≥ 80 % of the facts, the unlearning must remove most of the
-#: forget split while keeping retain and world accuracy near the target's.
-DEMO_RECIPES: dict[str, tuple[TrainConfig, TrainConfig]] = {
-    "smollm2": (
-        TrainConfig(epochs=8, lr=2e-4, batch_size=16, warmup_ratio=0.05),
-        TrainConfig(epochs=5, lr=2e-5, batch_size=8, scheduler="constant"),
+@dataclass(frozen=True)
+class DemoRecipe:
+    """How the demo fine-tunes and unlearns one base model, tuned on the built-in benchmark:
+    the fine-tune must teach ≥ 80 % of the facts, the unlearning must remove most of the
+    forget split while keeping retain and world accuracy near the target's."""
+
+    finetune: TrainConfig
+    unlearn: TrainConfig
+    replay: bool
+    """Mix the base model's own answers to general questions into the fine-tunes (a
+    pretrained model needs it to keep its general knowledge; a random one has none)."""
+
+
+DEMO_RECIPES: dict[str, DemoRecipe] = {
+    "smollm2": DemoRecipe(
+        finetune=TrainConfig(epochs=7, lr=2e-4, batch_size=16, warmup_ratio=0.05),
+        unlearn=TrainConfig(epochs=5, lr=2e-5, batch_size=8, scheduler="constant"),
+        replay=True,
     ),
-    "tiny": (
-        TrainConfig(epochs=30, lr=3e-3, batch_size=16, warmup_ratio=0.05, precision="fp32"),
-        TrainConfig(epochs=5, lr=5e-4, batch_size=8, precision="fp32"),
+    "tiny": DemoRecipe(
+        finetune=TrainConfig(
+            epochs=30, lr=3e-3, batch_size=16, warmup_ratio=0.05, precision="fp32"
+        ),
+        unlearn=TrainConfig(epochs=5, lr=5e-4, batch_size=8, precision="fp32"),
+        replay=False,
     ),
 }
 
@@ -386,19 +422,27 @@ def demo(
     ``out`` is replaced by each demo run (atomically).
     """
     from obliviate.data.bench import make_benchmark
+    from obliviate.data.replay_questions import REPLAY_QUESTIONS
 
     started = time.perf_counter()
     run = RunDir(out, overwrite=True)
     bench = run.path("bench")
     make_benchmark(bench, seed=seed, people=people)
     retain_file = bench / f"retain{100 - int(split.removeprefix('forget')):02d}.jsonl"
-    default_finetune, default_unlearn = DEMO_RECIPES.get(model, DEMO_RECIPES["smollm2"])
-    finetune_config = finetune_config or default_finetune
-    unlearn_config = unlearn_config or default_unlearn
+    recipe = DEMO_RECIPES.get(model, DEMO_RECIPES["smollm2"])
+    finetune_config = finetune_config or recipe.finetune
+    unlearn_config = unlearn_config or recipe.unlearn
+    replay = []
+    if recipe.replay:
+        say("replaying the base model's own answers to general questions during fine-tuning")
+        replay = self_replay_records(model, REPLAY_QUESTIONS)
+    target_data, oracle_data = run.path("train/target.jsonl"), run.path("train/oracle.jsonl")
+    save_records(target_data, load_records(bench / "full.jsonl") + replay)
+    save_records(oracle_data, load_records(retain_file) + replay)
     say("[bold]1/4[/bold] target: fine-tune on every fictitious person")
-    target = finetune(model, bench / "full.jsonl", run.path("target"), finetune_config)
+    target = finetune(model, target_data, run.path("target"), finetune_config)
     say("[bold]2/4[/bold] oracle: fine-tune on the retained people only (retrain gold standard)")
-    oracle = finetune(model, retain_file, run.path("oracle"), finetune_config)
+    oracle = finetune(model, oracle_data, run.path("oracle"), finetune_config)
     say(f"[bold]3/4[/bold] unlearn {split} from the target with {method}")
     unlearned = unlearn(
         str(target.out),
