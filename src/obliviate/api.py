@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -387,13 +387,16 @@ class DemoRecipe:
     replay: bool
     """Mix the base model's own answers to general questions into the fine-tunes (a
     pretrained model needs it to keep its general knowledge; a random one has none)."""
+    method_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Hyper-parameters per unlearning method, where the method's defaults were not best."""
 
 
 DEMO_RECIPES: dict[str, DemoRecipe] = {
     "smollm2": DemoRecipe(
         finetune=TrainConfig(epochs=7, lr=2e-4, batch_size=16, warmup_ratio=0.05),
-        unlearn=TrainConfig(epochs=5, lr=2e-5, batch_size=8, scheduler="constant"),
+        unlearn=TrainConfig(epochs=8, lr=2e-5, batch_size=8, scheduler="constant"),
         replay=True,
+        method_params={"grad_diff": {"retain_weight": 3.0}},
     ),
     "tiny": DemoRecipe(
         finetune=TrainConfig(
@@ -451,6 +454,7 @@ def demo(
         method,
         run.path("unlearned"),
         unlearn_config,
+        method_params=recipe.method_params.get(method),
     )
     say("[bold]4/4[/bold] evaluate target, unlearned model and oracle")
     splits = demo_splits(bench, split, max_eval_per_split)
@@ -477,6 +481,7 @@ def demo(
             "split": split,
             "finetune": asdict(finetune_config),
             "unlearn": asdict(unlearn_config),
+            "method_params": recipe.method_params.get(method, {}),
             "max_eval_per_split": max_eval_per_split,
         },
     )
