@@ -15,8 +15,6 @@ os.environ["OBLIVIATE_QUIET"] = "1"
 os.environ["OBLIVIATE_CACHE"] = tempfile.mkdtemp(prefix="obliviate-test-cache-")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-SHARED_TOFU = Path(__file__).resolve().parents[2] / "shared" / "data" / "tofu"
-
 
 @pytest.fixture(scope="session")
 def bench_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

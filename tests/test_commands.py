@@ -111,4 +111,4 @@ def test_tofu_question_files_evaluate_as_a_world_split(tiny_target: Path) -> Non
     assert figures["world"]["n"] == 117 and figures["real_authors"]["n"] == 100
     assert 0.0 <= figures["world"]["accuracy"] <= 1.0
     assert 0.0 < figures["world"]["prob"] < 1.0
-    assert examples["world"][0]["answer"] == "William Shakespeare" or examples["world"][0]["id"]
+    assert examples["real_authors"][0]["answer"] == "William Shakespeare"
