@@ -352,16 +352,20 @@ def evaluate_models(
     return figures, examples
 
 
+def retain_split_for(split: str) -> str:
+    """The retain split that completes a forget split (``forget10`` → ``retain90``)."""
+    return f"retain{100 - int(split.removeprefix('forget')):02d}"
+
+
 def demo_splits(bench: Path, split: str, max_per_split: int) -> dict[str, list[Record]]:
     """The evaluation splits of a benchmark run (forget, retain, neighbors, holdout, world).
 
     Long splits are cut to an evenly spaced sample of ``max_per_split`` records so the
     demo stays fast; the cut is deterministic.
     """
-    percent = split.removeprefix("forget")
     files = {
         "forget": f"{split}.jsonl",
-        "retain": f"retain{100 - int(percent):02d}.jsonl",
+        "retain": f"{retain_split_for(split)}.jsonl",
         "neighbors": "neighbors.jsonl",
         "holdout": "holdout.jsonl",
         "world": "world.jsonl",
@@ -431,7 +435,7 @@ def demo(
     run = RunDir(out, overwrite=True)
     bench = run.path("bench")
     make_benchmark(bench, seed=seed, people=people)
-    retain_file = bench / f"retain{100 - int(split.removeprefix('forget')):02d}.jsonl"
+    retain_file = bench / f"{retain_split_for(split)}.jsonl"
     recipe = DEMO_RECIPES.get(model, DEMO_RECIPES["smollm2"])
     finetune_config = finetune_config or recipe.finetune
     unlearn_config = unlearn_config or recipe.unlearn
