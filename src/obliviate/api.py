@@ -487,6 +487,96 @@ def evaluate(
     return document
 
 
+def audit(
+    model: str,
+    out: str | Path,
+    *,
+    bench: str | Path | None = None,
+    split: str = "forget10",
+    oracle: str | None = None,
+    target: str | None = None,
+    forget: str | Path | None = None,
+    holdout: str | Path | None = None,
+    attacks: str | list[str] = "all",
+    relearn_steps: int = 16,
+    relearn_lr: float = 2e-5,
+    seed: int = 0,
+    max_per_split: int | None = None,
+    precision: str = "fp32",
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Attack ``model`` (and the oracle and target, identically) into run dir ``out``.
+
+    Writes ``results.json`` (``attacks.<name>``: per variant and model the forget accuracy
+    and probability before and after, ``recovery``, ``uplift_vs_oracle``; see
+    ``docs/evaluation.md``), ``report.html`` and ``report.md``.
+    """
+    from obliviate.attacks import AuditContext, resolve_attacks, run_audit
+    from obliviate.evaluate.suite import run_cost
+    from obliviate.report import write_report
+
+    if precision not in ("fp32", "bf16", "fp16", "auto"):
+        raise ObliviateError(f"unknown precision {precision!r}; use fp32, bf16, fp16 or auto")
+    if relearn_steps <= 0 or not relearn_lr > 0:
+        raise ObliviateError("--relearn-steps and --relearn-lr must be positive")
+    names = resolve_attacks(attacks)
+    started = time.perf_counter()
+    splits = evaluation_splits(bench, split, forget, None, holdout, max_per_split)
+    context = AuditContext(
+        forget=[r for r in splits["forget"] if not r.is_text],
+        holdout=[r for r in splits.get("holdout", []) if not r.is_text],
+        target=target,
+        seed=seed,
+        precision=precision,
+        relearn_steps=relearn_steps,
+        relearn_lr=relearn_lr,
+    )
+    if not context.forget:
+        raise ObliviateError("the forget records hold no question-answer facts to attack")
+    run = RunDir(out, overwrite=overwrite)
+    models = {"model": model, "oracle": oracle, "target": target}
+    models = {role: spec for role, spec in models.items() if spec is not None}
+    document: dict[str, Any] = {
+        "command": "audit",
+        **{role: models.get(role) for role in ("model", "oracle", "target")},
+        "method": run_cost(model)["method"],
+        "split": split,
+    }
+    document |= run_audit(models, context, names)
+    run.write_json("results.json", document)
+    write_report([run.staging], run.path("report.html"))
+    inputs = {"bench": bench, "forget": forget, "holdout": holdout}
+    inputs = {k: v for k, v in inputs.items() if v is not None}
+    settings = {
+        "attacks": names,
+        "split": split,
+        "relearn_steps": relearn_steps,
+        "relearn_lr": relearn_lr,
+        "seed": seed,
+        "max_per_split": max_per_split,
+        "precision": precision,
+    }
+    run.write_yaml(
+        "config.yaml",
+        {"command": "audit", "models": models, **settings} | {k: str(v) for k, v in inputs.items()},
+    )
+    run.write_json(
+        "manifest.json",
+        {
+            "command": "audit",
+            "models": models,
+            "inputs": {k: {"path": str(v), "sha256": sha256_path(v)} for k, v in inputs.items()},
+            "records": {"forget": len(context.forget), "holdout": len(context.holdout)},
+            "seed": seed,
+            "versions": package_versions(),
+            "timings": {"total_seconds": round(time.perf_counter() - started, 2)},
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+        },
+    )
+    document["out"] = str(run.publish())
+    return document
+
+
 @dataclass(frozen=True)
 class DemoRecipe:
     """How the demo fine-tunes and unlearns one base model, tuned on the built-in benchmark:

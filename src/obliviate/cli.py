@@ -305,6 +305,74 @@ def evaluate(
 
 
 @app.command()
+def audit(
+    model: ModelOpt = None,
+    bench: Annotated[
+        Path | None, typer.Option(help="Benchmark directory (obliviate bench make).")
+    ] = None,
+    split: Annotated[str | None, typer.Option(help="Forget split of the benchmark.")] = None,
+    oracle: Annotated[
+        str | None, typer.Option(help="Model retrained without the forget split.")
+    ] = None,
+    target: Annotated[str | None, typer.Option(help="Model before unlearning.")] = None,
+    attacks: Annotated[
+        str | None,
+        typer.Option(help="all (default) or a comma-separated list; obliviate audit --help."),
+    ] = None,
+    forget: Annotated[Path | None, typer.Option(help="Your own forget records.")] = None,
+    holdout: Annotated[
+        Path | None, typer.Option(help="Your own never-trained records (the control).")
+    ] = None,
+    relearn_steps: Annotated[
+        int | None, typer.Option(help="Fine-tuning steps of the relearn attack (16).")
+    ] = None,
+    relearn_lr: Annotated[
+        float | None, typer.Option(help="Learning rate of the relearn attack (2e-5).")
+    ] = None,
+    seed: SeedOpt = None,
+    max_per_split: Annotated[
+        int | None, typer.Option(help="Attack at most this many records per split.")
+    ] = None,
+    precision: Annotated[
+        str | None,
+        typer.Option(help="fp32 (default, comparable everywhere), bf16, fp16 or auto (faster)."),
+    ] = None,
+    out: OutOpt = None,
+    overwrite: OverwriteOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Attack --model (and --oracle and --target identically) to bring the forgotten back.
+
+    Attacks: relearn, in_context, quantize, paraphrase, multihop, crosslingual, jailbreak.
+    Writes results.json (attacks.<name>: accuracy before/after, recovery, uplift_vs_oracle)
+    and report.html to --out.
+    """
+    from obliviate import api
+
+    s = _settings(config, locals() | {"config": None})
+    _require(s, "model", "out")
+    result = api.audit(
+        s["model"],
+        s["out"],
+        bench=s.get("bench"),
+        split=s.get("split") or "forget10",
+        oracle=s.get("oracle"),
+        target=s.get("target"),
+        forget=s.get("forget"),
+        holdout=s.get("holdout"),
+        attacks=s.get("attacks") or "all",
+        relearn_steps=s.get("relearn_steps") or 16,
+        relearn_lr=s.get("relearn_lr") or 2e-5,
+        seed=s.get("seed") or 0,
+        max_per_split=s.get("max_per_split"),
+        precision=s.get("precision") or "fp32",
+        overwrite=s["overwrite"],
+    )
+    stdout.print(audit_table(result))
+    stdout.print(f"results written to [bold]{result['out']}/results.json[/bold]")
+
+
+@app.command()
 def report(
     runs: Annotated[list[Path], typer.Argument(help="Run directories with a results.json.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path(
@@ -381,6 +449,37 @@ def results_table(results: dict[str, Any], main: str = "model") -> Table:
             cached_run = path[0] == "cost" and cached.get(name)
             cells.append("cached" if cached_run else "—" if value is None else format(value, style))
         table.add_row(label, *cells)
+    return table
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"
+
+
+def audit_table(results: dict[str, Any]) -> Table:
+    """One row per attack (its worst variant): accuracy after the attack, recovery, uplift."""
+    table = Table(title=f"audit of {results.get('method') or 'model'} on {results['split']}")
+    for column in ("attack", "worst variant", "model acc", "oracle acc", "recovery", "uplift"):
+        table.add_column(
+            column, justify="left" if column.endswith(("attack", "variant")) else "right"
+        )
+    for name, entry in results["attacks"].items():
+        if "skipped" in entry:
+            table.add_row(name, f"skipped: {entry['skipped']}", "", "", "", "")
+            continue
+        variant = entry["variants"][entry["worst_variant"]]
+        model, oracle = variant["model"], variant.get("oracle")
+        table.add_row(
+            name,
+            entry["worst_variant"],
+            f"{_percent(model['before']['accuracy'])} → {_percent(model['after']['accuracy'])}",
+            _percent(oracle["after"]["accuracy"]) if oracle else "—",
+            _percent(entry["recovery"]),
+            "—" if entry["uplift_vs_oracle"] is None else f"{entry['uplift_vs_oracle']:+.0%}",
+        )
+    worst = results.get("worst_case")
+    if worst:
+        table.caption = f"worst case: {worst['attack']} ({worst['variant']})"
     return table
 
 

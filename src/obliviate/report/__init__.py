@@ -1,4 +1,5 @@
-"""``obliviate report``: compare evaluation runs in one HTML page and a Markdown summary.
+"""``obliviate report``: compare evaluation and audit runs in one HTML page and a Markdown
+summary.
 
 The page is self-contained (inline CSS, plots as PNG data URLs, no script, no external
 URL), so it can be mailed, attached to a CI run or opened from disk years later.
@@ -22,7 +23,8 @@ def write_report(runs: list[Path], out: Path) -> tuple[Path, Path]:
     ``out`` and a Markdown summary beside it (same stem, .md). Returns (html_path, md_path).
 
     Raises ObliviateError for an empty list, a run without a readable results.json or
-    one without ``splits``. Both files are written atomically: a reader never sees half.
+    one with neither ``splits`` (eval) nor ``attacks`` (audit). Both files are written
+    atomically: a reader never sees half.
     """
     out = Path(out)
     if out.suffix.lower() == ".md":

@@ -10,9 +10,16 @@ import base64
 from html import escape
 from typing import Any
 
-from obliviate.report.load import ATTACKS, ReportModel
-from obliviate.report.plots import Plot, roc_plot, split_bars, tradeoff_plot
-from obliviate.report.summary import COLUMNS, MISSING, format_figure, summary_rows
+from obliviate.report.load import ATTACKS, Attack, Outcome, ReportModel, Variant
+from obliviate.report.plots import Plot, attack_plot, roc_plot, split_bars, tradeoff_plot
+from obliviate.report.summary import (
+    COLUMNS,
+    MISSING,
+    format_figure,
+    signed,
+    summary_rows,
+    worst_case,
+)
 
 STYLE = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
@@ -20,6 +27,7 @@ body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
 main { max-width: 1100px; margin: 0 auto; padding: 24px 28px 48px; background: #fff; }
 h1 { font-size: 26px; margin: 0 0 4px; }
 h2 { font-size: 19px; margin: 36px 0 10px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
+h3 { font-size: 16px; margin: 22px 0 6px; }
 .meta { color: #555; margin: 0; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; font-size: 13.5px; }
@@ -27,6 +35,8 @@ th, td { border: 1px solid #ddd; padding: 4px 8px; vertical-align: top; }
 th { background: #f0f0f3; text-align: left; font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr.reference td { background: #f7f7f7; font-style: italic; }
+tr.worst td { background: #fff4e5; }
+tr td.attack { background: #fff; font-style: normal; }
 code { font: 12.5px ui-monospace, Menlo, Consolas, monospace; overflow-wrap: anywhere; }
 .side { display: flex; flex-wrap: wrap; gap: 24px; align-items: flex-start; }
 .side > figure { flex: 0 1 560px; }
@@ -42,7 +52,11 @@ p.empty { color: #777; font-style: italic; }
 
 
 def render(models: list[ReportModel]) -> str:
-    """The whole page for ``models`` (targets first, then runs, then oracles)."""
+    """The whole page for ``models`` (targets first, then runs, then oracles).
+
+    The evaluation sections are left out when every run is an audit only, and the attacks
+    section when none is an audit: a section with nothing to show in any run is noise.
+    """
     runs = [m for m in models if m.role == "run"]
     names = ", ".join(escape(m.name) for m in runs)
     splits = dict.fromkeys(str(m.results["split"]) for m in runs if m.results.get("split"))
@@ -58,21 +72,27 @@ def render(models: list[ReportModel]) -> str:
         f'<p class="meta">{meta}Compared with the target (before unlearning) and the oracle '
         "(retrained without the forget set) where the runs carry them.</p>",
         "</header>",
-        _summary(models),
-        _plot_section(
-            tradeoff_plot(models),
-            "Forgetting against utility",
-            "No model has a model utility and a forget figure to plot.",
-        ),
-        _plot_section(
-            split_bars(models),
-            "Accuracy and probability per split",
-            "No per-split accuracy or probability in these runs.",
-        ),
-        _membership(models),
-        _examples(models),
-        "</main>\n</body>\n</html>\n",
     ]
+    if any(m.evaluated for m in models):
+        parts += [
+            _summary([m for m in models if m.evaluated]),
+            _plot_section(
+                tradeoff_plot(models),
+                "Forgetting against utility",
+                "No model has a model utility and a forget figure to plot.",
+            ),
+            _plot_section(
+                split_bars(models),
+                "Accuracy and probability per split",
+                "No per-split accuracy or probability in these runs.",
+            ),
+            _membership(models),
+        ]
+    if any(m.attacks for m in models):
+        parts.append(_attacks(models))
+    if any(m.evaluated for m in models):
+        parts.append(_examples(models))
+    parts.append("</main>\n</body>\n</html>\n")
     return "\n".join(parts)
 
 
@@ -162,6 +182,97 @@ def _membership(models: list[ReportModel]) -> str:
             "relative to it.</p>"
         )
     return _section("Membership inference", f'<div class="side">{figure}<div>{table}</div></div>')
+
+
+def _attacks(models: list[ReportModel]) -> str:
+    """The recovery chart, then each audited run's figures per attack and variant."""
+    figure = _figure(attack_plot(models), "No attack has a recovery figure to plot.")
+    explanation = (
+        '<p class="caption">Recovery is how far an attack moves forget accuracy from where '
+        "it was back toward the target's: 0 stays forgotten, 1 is back to the target. "
+        "Uplift vs oracle = the unlearned model's forget accuracy under the attack minus the "
+        "oracle's under the identical attack; above 0 means the attack brought back "
+        "knowledge the oracle never had.</p>"
+    )
+    runs = "\n".join(_audit(m) for m in models if m.attacks)
+    return _section("Attacks", f"{figure}\n{explanation}\n{runs}")
+
+
+def _audit(run: ReportModel) -> str:
+    """One run's attack table, the models it attacked and its worst case."""
+    headings = [
+        "attack",
+        "variant",
+        "model accuracy before → after",
+        "model recovery",
+        "oracle accuracy before → after",
+        "oracle recovery",
+        "uplift vs oracle",
+    ]
+    rows = [row for attack in run.attacks for row in _attack_rows(attack)]
+    specs = ", ".join(
+        f"{role} <code>{escape(str(run.results[role]))}</code>"
+        for role in ("model", "oracle", "target")
+        if run.results.get(role)
+    )
+    seconds = run.figure("cost", "seconds")
+    took = f" The audit took {format_figure(seconds, 1)} s." if seconds is not None else ""
+    case = worst_case(run)
+    worst = f"<p><b>Worst case:</b> {escape(case)}</p>" if case else ""
+    return (
+        f"<h3>{escape(run.name)}</h3>\n"
+        f'<p class="caption">Attacked: {specs or MISSING}.{took}</p>\n'
+        f"{_table(headings, rows, 'attacks')}\n{worst}\n"
+        '<p class="caption">The shaded row of each attack is its worst variant, which '
+        "stands for it in the chart; grey control rows are the same attack on holdout "
+        "people, whom no model was trained on.</p>"
+    )
+
+
+def _attack_rows(attack: Attack) -> list[str]:
+    """One row per variant, each followed by its control; the attack's name spans them."""
+    lines: list[tuple[str, list[str]]] = []
+    for variant in attack.variants:
+        if variant.name == attack.worst_variant:
+            lines.append(("worst", _variant_cells(variant, f"{escape(variant.name)} (worst)")))
+        else:
+            lines.append(("", _variant_cells(variant, escape(variant.name))))
+        if variant.control is not None:
+            control = f"{escape(variant.name)} · control"
+            lines.append(("reference", _variant_cells(variant.control, control)))
+    about = "".join(
+        f"<br><small>{escape(text)}</small>"
+        for text in (attack.description, attack.settings)
+        if text
+    )
+    span = max(len(lines), 1)
+    name = f'<td class="attack" rowspan="{span}"><b>{escape(attack.name)}</b>{about}</td>'
+    if not lines:
+        why = f"skipped: {attack.skipped}" if attack.skipped else f"{MISSING} (no variant results)"
+        return [f'<tr>{name}<td colspan="6">{escape(why)}</td></tr>\n']
+    rows = []
+    for index, (css, cells) in enumerate(lines):
+        attribute = f' class="{css}"' if css else ""
+        first = name if index == 0 else ""
+        rows.append(f"<tr{attribute}>{first}{''.join(cells)}</tr>\n")
+    return rows
+
+
+def _variant_cells(variant: Variant, label: str) -> list[str]:
+    return [
+        f"<td>{label}</td>",
+        f'<td class="num">{_before_after(variant.model)}</td>',
+        f'<td class="num">{format_figure(variant.model.recovery)}</td>',
+        f'<td class="num">{_before_after(variant.oracle)}</td>',
+        f'<td class="num">{format_figure(variant.oracle.recovery)}</td>',
+        f'<td class="num">{signed(variant.uplift)}</td>',
+    ]
+
+
+def _before_after(outcome: Outcome) -> str:
+    if outcome.before is None and outcome.after is None:
+        return MISSING
+    return f"{format_figure(outcome.before)} → {format_figure(outcome.after)}"
 
 
 def _examples(models: list[ReportModel]) -> str:

@@ -3,8 +3,9 @@
 A report shows each run given plus the target (the model before unlearning) and the oracle
 (retrained without the forget set) that its ``results.json`` carries under ``reference``.
 Several runs usually share one target and one oracle, so references are de-duplicated by
-their ``model`` field. Only ``splits`` is required of a document: every other figure may
-be missing, and the report shows it as "—".
+their ``model`` field. A document needs ``splits`` (an evaluation, ``obliviate eval``) or
+``attacks`` (``obliviate audit``), or both: every other figure may be missing, and the
+report shows it as "—".
 """
 
 from __future__ import annotations
@@ -28,6 +29,46 @@ ATTACKS = ("loss", "zlib", "mink", "minkpp")
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """One model's forget accuracy before and after an audit attack, and how far the attack
+    moved it back toward the target (its recovery)."""
+
+    before: float | None
+    after: float | None
+    recovery: float | None
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One variant of an audit attack: the unlearned model's and the oracle's outcomes, and
+    the same attack on holdout people (``control``) where the attack runs one."""
+
+    name: str
+    model: Outcome
+    oracle: Outcome
+    uplift: float | None
+    control: Variant | None = None
+
+
+@dataclass(frozen=True)
+class Attack:
+    """One ``obliviate audit`` attack (not a membership-inference attack of ``ATTACKS``) and
+    its worst variant's figures, which stand for the attack in the plot and the Markdown."""
+
+    name: str
+    description: str
+    #: ``steps=16, lr=2e-05``: what the attack was run with, as the document gives it.
+    settings: str
+    #: Why the audit did not run the attack on these models (it has no variants then).
+    skipped: str | None
+    variants: tuple[Variant, ...]
+    worst_variant: str | None
+    recovery: float | None
+    oracle_recovery: float | None
+    uplift: float | None
+
+
+@dataclass(frozen=True)
 class ReportModel:
     """One model's results and how the report names and marks it."""
 
@@ -36,6 +77,13 @@ class ReportModel:
     results: dict[str, Any]
     #: The run whose ``reference`` this came from (for a run, its own name).
     source: str
+    #: The audit attacks of a run's ``attacks``, in the order the document lists them.
+    attacks: tuple[Attack, ...] = ()
+
+    @property
+    def evaluated(self) -> bool:
+        """Whether this model has an evaluation (``splits``), not only an audit."""
+        return isinstance(self.results.get("splits"), dict)
 
     def figure(self, *keys: str) -> float | None:
         """The number at ``results[k1][k2]…``, or None when missing, null or not a number."""
@@ -75,6 +123,55 @@ def mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def read_attacks(document: dict[str, Any]) -> tuple[Attack, ...]:
+    """The audit attacks of a results document; one whose entry is null or malformed is
+    kept with its figures missing, so the report still lists it."""
+    return tuple(
+        _attack(str(name), mapping(entry))
+        for name, entry in mapping(document.get("attacks")).items()
+    )
+
+
+def _attack(name: str, entry: dict[str, Any]) -> Attack:
+    worst = entry.get("worst_variant")
+    skipped = entry.get("skipped")
+    return Attack(
+        name=name,
+        description=str(entry.get("description") or ""),
+        settings=", ".join(f"{k}={v}" for k, v in mapping(entry.get("settings")).items()),
+        skipped=str(skipped) if skipped else None,
+        variants=tuple(
+            _variant(str(variant), mapping(figures))
+            for variant, figures in mapping(entry.get("variants")).items()
+        ),
+        worst_variant=str(worst) if worst is not None else None,
+        recovery=number(entry.get("recovery")),
+        oracle_recovery=number(entry.get("oracle_recovery")),
+        uplift=number(entry.get("uplift_vs_oracle")),
+    )
+
+
+def _variant(name: str, figures: dict[str, Any]) -> Variant:
+    control = figures.get("control")
+    return Variant(
+        name=name,
+        model=_outcome(figures.get("model")),
+        oracle=_outcome(figures.get("oracle")),
+        uplift=number(figures.get("uplift_vs_oracle")),
+        control=_variant(name, control) if isinstance(control, dict) else None,
+    )
+
+
+def _outcome(value: Any) -> Outcome:
+    """A model's outcome; all None when the model was not attacked (no oracle given)."""
+    side = mapping(value)
+    return Outcome(
+        before=number(mapping(side.get("before")).get("accuracy")),
+        after=number(mapping(side.get("after")).get("accuracy")),
+        recovery=number(side.get("recovery")),
+    )
+
+
 def _finite(values: Any) -> list[float]:
     if not isinstance(values, list):
         return []
@@ -86,7 +183,7 @@ def read_results(run: Path) -> dict[str, Any]:
     path = Path(run) / "results.json"
     if not path.is_file():
         raise ObliviateError(
-            f"{path} not found; pass run directories that `obliviate eval` or `demo` wrote"
+            f"{path} not found; pass run directories that `obliviate eval`, `audit` or `demo` wrote"
         )
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
@@ -94,10 +191,13 @@ def read_results(run: Path) -> dict[str, Any]:
         raise ObliviateError(
             f"{path} is not valid JSON ({error}); re-run `obliviate eval` to rewrite it"
         ) from error
-    if not isinstance(document, dict) or not isinstance(document.get("splits"), dict):
+    if not isinstance(document, dict) or not any(
+        isinstance(document.get(key), dict) for key in ("splits", "attacks")
+    ):
         raise ObliviateError(
-            f"{path} has no 'splits', so it is not an evaluation's results; "
-            "run `obliviate eval` on the model and pass that run directory"
+            f"{path} has no 'splits' or 'attacks', so it is neither an evaluation's nor an "
+            "audit's results; run `obliviate eval` or `obliviate audit` on the model and pass "
+            "that run directory"
         )
     return document
 
@@ -117,7 +217,7 @@ def load_models(runs: list[Path]) -> list[ReportModel]:
     names = _unique_names([Path(run) for run in runs])
     documents = [read_results(Path(run)) for run in runs]
     loaded = [
-        ReportModel(name, "run", document, name)
+        ReportModel(name, "run", document, name, read_attacks(document))
         for name, document in zip(names, documents, strict=True)
     ]
     seen = {str(document.get("model")) for document in documents if document.get("model")}

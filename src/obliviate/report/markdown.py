@@ -3,24 +3,51 @@
 from __future__ import annotations
 
 from obliviate.report.load import ReportModel
-from obliviate.report.summary import COLUMNS, summary_rows, verdict
+from obliviate.report.summary import (
+    COLUMNS,
+    MISSING,
+    format_figure,
+    signed,
+    summary_rows,
+    verdict,
+    worst_case,
+)
 
 
 def render(models: list[ReportModel]) -> str:
-    """The summary table, then one line per run: forget quality and utility vs its target."""
+    """The summary table and one line per run (forget quality and utility vs its target)
+    for the evaluated models, then each audited run's attacks."""
+    evaluated = [m for m in models if m.evaluated]
+    sections = [_summary(evaluated)] if evaluated else []
+    sections += [_attacks(run) for run in models if run.attacks]
+    return "\n\n".join(["## Unlearning report", *("\n".join(s) for s in sections)]) + "\n"
+
+
+def _summary(models: list[ReportModel]) -> list[str]:
     headings = ["model", "method"] + [f"{c.heading} {c.better}" for c in COLUMNS]
-    lines = [
-        "## Unlearning report",
-        "",
-        _line(headings),
-        "|" + "|".join(["---"] * 2 + ["---:"] * len(COLUMNS)) + "|",
-    ]
+    lines = [_line(headings), "|" + "|".join(["---"] * 2 + ["---:"] * len(COLUMNS)) + "|"]
     for model, row in zip(models, summary_rows(models), strict=True):
         name = row[0] if model.role == "run" else f"*{row[0]}*"
         lines.append(_line([name, *row[1:]]))
     lines.append("")
-    lines += [f"- {verdict(model)}" for model in models if model.role == "run"]
-    return "\n".join(lines) + "\n"
+    return lines + [f"- {verdict(model)}" for model in models if model.role == "run"]
+
+
+def _attacks(run: ReportModel) -> list[str]:
+    """Each attack at its worst variant, and the audit's worst case."""
+    headings = ["attack", "worst variant", "model recovery", "oracle recovery", "uplift vs oracle"]
+    lines = [f"### Attacks on {run.name}", "", _line(headings), "|---|---|---:|---:|---:|"]
+    for attack in run.attacks:
+        cells = [
+            attack.name,
+            attack.worst_variant or (f"skipped: {attack.skipped}" if attack.skipped else MISSING),
+            format_figure(attack.recovery),
+            format_figure(attack.oracle_recovery),
+            signed(attack.uplift),
+        ]
+        lines.append(_line(cells))
+    case = worst_case(run)
+    return [*lines, "", f"- {run.name} worst case: {case or MISSING}"]
 
 
 def _line(cells: list[str]) -> str:

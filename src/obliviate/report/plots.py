@@ -1,4 +1,4 @@
-"""The report's three figures, drawn with matplotlib and returned as PNG bytes.
+"""The report's figures, drawn with matplotlib and returned as PNG bytes.
 
 Figures are built from ``matplotlib.figure.Figure`` with an Agg canvas, never through
 pyplot, so drawing a report touches no global backend or figure registry of the process
@@ -20,7 +20,7 @@ from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 from sklearn.metrics import auc, roc_curve
 
-from obliviate.report.load import ROC_ATTACK, SPLITS, ReportModel
+from obliviate.report.load import ROC_ATTACK, SPLITS, Attack, ReportModel
 
 #: Runs take these in turn; grey and green are kept for the target and the oracle.
 RUN_COLORS = (
@@ -118,7 +118,7 @@ def tradeoff_plot(models: list[ReportModel]) -> Plot | None:
     ]
     _label_points(figure, axes, labels, front if len(front) > 1 else [])
     plotted = {m.name for m, _, _ in points}
-    left_out = [m.name for m in models if m.name not in plotted]
+    left_out = [m.name for m in models if m.evaluated and m.name not in plotted]
     axis = "forget quality (log scale)" if use_quality else "forget efficacy, 1 − forget accuracy"
     caption = (
         f"Each model is a point: right keeps more utility, up is {axis}; upper right is best, "
@@ -203,7 +203,10 @@ def _annotate(
 
 
 def split_bars(models: list[ReportModel]) -> Plot | None:
-    """Accuracy and gold-answer probability per split, one bar per model."""
+    """Accuracy and gold-answer probability per split, one bar per evaluated model (a run
+    that was only audited takes no slot)."""
+    styles = style(models)
+    models = [m for m in models if m.evaluated]
     splits = [
         s for s in SPLITS if any(isinstance(m.results["splits"].get(s), dict) for m in models)
     ]
@@ -212,7 +215,6 @@ def split_bars(models: list[ReportModel]) -> Plot | None:
         return None
     figure = _new_figure(figsize=(9, 6.2))
     panels = figure.subplots(2, 1, sharex=True)
-    styles = style(models)
     width = 0.8 / len(models)
     positions = np.arange(len(splits))
     for axes, metric in zip(panels, metrics, strict=True):
@@ -279,6 +281,72 @@ def roc_plot(models: list[ReportModel]) -> Plot | None:
         "membership still shows."
     )
     return Plot("Membership inference (Min-K%++ ROC)", _png(figure), caption)
+
+
+def attack_plot(models: list[ReportModel]) -> Plot | None:
+    """Each audit attack's worst-variant recovery for every audited run, beside its oracle's.
+
+    The oracle never learned the forget set, so what the identical attack brings back from
+    it is the attack's own doing (a guess, a context that gives the answer away); a run's
+    bar far above its oracle's means unlearning hid the knowledge rather than removed it.
+    """
+    styles = style(models)
+    audited = [m for m in models if m.attacks]
+    names = list(dict.fromkeys(a.name for m in audited for a in m.attacks))
+    series = []
+    for model in audited:
+        by_name = {a.name: a for a in model.attacks}
+        color = styles[model.name][0]
+        for label, hatched in ((model.name, False), (f"{model.name}: oracle", True)):
+            values = [_recovery(by_name.get(name), oracle=hatched) for name in names]
+            if any(v is not None for v in values):
+                series.append((label, values, color, hatched))
+    if not series:
+        return None
+
+    figure = _new_figure(figsize=(max(6.5, 2.0 + 1.4 * len(names)), 4.6))
+    axes = figure.add_subplot()
+    width = 0.8 / len(series)
+    positions = np.arange(len(names))
+    for index, (label, values, color, hatched) in enumerate(series):
+        shown = [(p, v) for p, v in zip(positions, values, strict=True) if v is not None]
+        xs, heights = zip(*shown, strict=True)
+        offset = (index - (len(series) - 1) / 2) * width
+        # The edge keeps a recovery of 0 visible as a stub, unlike a missing figure.
+        axes.bar(
+            np.array(xs) + offset,
+            heights,
+            width,
+            color="white" if hatched else color,
+            edgecolor=color,
+            hatch="///" if hatched else None,
+            lw=1.5,
+            label=label,
+        )
+    figures = [v for _, values, _, _ in series for v in values if v is not None]
+    axes.axhline(0, color="black", lw=0.8)
+    # Recovery is a fraction of the way back to the target; one beyond 0..1 widens the axis.
+    axes.set_ylim(min(-0.03, min(figures) - 0.03), max(1.05, max(figures) + 0.05))
+    axes.set_ylabel("recovery (0 = stays forgotten, 1 = back to the target)")
+    axes.set_xticks(positions, names)
+    axes.set_xlim(-0.5, len(names) - 0.5)  # an attack without figures keeps its place
+    axes.grid(True, axis="y", alpha=0.3)
+    axes.set_axisbelow(True)
+    handles, labels = axes.get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside upper center", ncol=min(len(labels), 4))
+    caption = (
+        "How much of the forget accuracy each attack brings back, at its worst variant: solid "
+        "bars are the unlearned models, hatched bars the oracle under the identical attack. "
+        "A solid bar well above its hatched one is knowledge that unlearning hid rather than "
+        "removed."
+    )
+    return Plot("Recovery under attack", _png(figure), caption)
+
+
+def _recovery(attack: Attack | None, oracle: bool) -> float | None:
+    if attack is None:
+        return None
+    return attack.oracle_recovery if oracle else attack.recovery
 
 
 def _new_figure(figsize: tuple[float, float]) -> Figure:

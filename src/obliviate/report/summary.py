@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from obliviate.report.load import ReportModel
+from obliviate.report.load import ReportModel, mapping
 
 MISSING = "—"
 
@@ -65,3 +65,20 @@ def verdict(run: ReportModel) -> str:
     else:
         relative = f"{format_figure(utility)} (no target utility to compare)"
     return f"{run.name}: forget quality {quality}, model utility {relative}"
+
+
+def signed(value: float | None) -> str:
+    """A difference with its sign (uplift vs oracle), so +0.020 and -0.020 read apart."""
+    return MISSING if value is None else f"{value:+.3f}"
+
+
+def worst_case(run: ReportModel) -> str | None:
+    """``relearn (default): uplift vs oracle +0.350, recovery 0.410``: the audit's worst
+    attack, or None when the run's results name none."""
+    case = mapping(run.results.get("worst_case"))
+    if not case.get("attack"):
+        return None
+    variant = f" ({case['variant']})" if case.get("variant") else ""
+    uplift = signed(run.figure("worst_case", "uplift_vs_oracle"))
+    recovery = format_figure(run.figure("worst_case", "recovery"))
+    return f"{case['attack']}{variant}: uplift vs oracle {uplift}, recovery {recovery}"

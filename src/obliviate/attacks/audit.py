@@ -1,0 +1,165 @@
+"""Run the chosen attacks against the unlearned model, the oracle and the target.
+
+One model is in memory at a time; every attack runs on it with the identical records and
+settings. Then each variant of each attack is summed up per model (accuracy and
+probability before and after, ``recovery``) and against the oracle (``uplift_vs_oracle``,
+the headline: an attack that teaches the oracle just as much proves nothing). Definitions
+are in ``docs/evaluation.md``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from obliviate.attacks.base import (
+    ATTACKS,
+    Asker,
+    AttackOutput,
+    AuditContext,
+    Measurement,
+    NotApplicable,
+    Score,
+)
+from obliviate.errors import ObliviateError
+from obliviate.models.loader import load_model
+from obliviate.progress import say
+from obliviate.rundir import peak_rss_mb
+
+#: The models an audit attacks, in the order they are loaded.
+ROLES: tuple[str, ...] = ("model", "oracle", "target")
+
+
+def resolve_attacks(names: str | Sequence[str]) -> list[str]:
+    """``all`` or a comma-separated list (or a list) of registered attack names."""
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    if not names or list(names) == ["all"]:
+        return list(ATTACKS)
+    unknown = [n for n in names if n not in ATTACKS]
+    if unknown:
+        raise ObliviateError(
+            f"unknown attack '{unknown[0]}'; choose from: all, {', '.join(ATTACKS)}"
+        )
+    return list(dict.fromkeys(names))
+
+
+def recovery(before: Score, after: Score, target_before: Score | None) -> float | None:
+    """(after − before) / (target − before), clipped to [0, 1]; None without a gap to close."""
+    if target_before is None or target_before.accuracy - before.accuracy <= 0:
+        return None
+    value = (after.accuracy - before.accuracy) / (target_before.accuracy - before.accuracy)
+    return min(1.0, max(0.0, value))
+
+
+def _measurements(per_role: dict[str, Measurement]) -> dict[str, Any]:
+    target = per_role.get("target")
+    entry: dict[str, Any] = {
+        role: {
+            "before": m.before.to_json(),
+            "after": m.after.to_json(),
+            "recovery": recovery(m.before, m.after, target.before if target else None),
+            **m.extra,
+        }
+        for role, m in per_role.items()
+    }
+    model, oracle = per_role.get("model"), per_role.get("oracle")
+    entry["uplift_vs_oracle"] = (
+        model.after.accuracy - oracle.after.accuracy if model and oracle else None
+    )
+    return entry
+
+
+def _severity(entry: dict[str, Any]) -> float:
+    """How much an attack variant brought back: the uplift over the oracle when there is
+    an oracle, else the model's recovery."""
+    value = entry.get("uplift_vs_oracle")
+    if value is None:
+        value = entry.get("model", {}).get("recovery")
+    return -math.inf if value is None else value
+
+
+def attack_entry(outputs: dict[str, AttackOutput]) -> dict[str, Any]:
+    """One attack's results.json entry from every model's variants."""
+    variants: dict[str, Any] = {}
+    for name in outputs.get("model", {}):
+        per_role = {role: out[name] for role, out in outputs.items() if name in out}
+        entry = _measurements({role: v.forget for role, v in per_role.items()})
+        controls = {role: v.control for role, v in per_role.items() if v.control is not None}
+        if controls:
+            entry["control"] = _measurements(controls)
+        variants[name] = entry
+    worst = max(variants, key=lambda v: _severity(variants[v]), default=None)
+    headline = variants[worst] if worst else {}
+    return {
+        "variants": variants,
+        "worst_variant": worst,
+        "recovery": headline.get("model", {}).get("recovery"),
+        "oracle_recovery": headline.get("oracle", {}).get("recovery"),
+        "uplift_vs_oracle": headline.get("uplift_vs_oracle"),
+    }
+
+
+def _worst_case(attacks: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The attack variant that brought back the most, across all attacks."""
+    candidates = [
+        (name, entry["worst_variant"], entry["variants"][entry["worst_variant"]])
+        for name, entry in attacks.items()
+        if entry.get("worst_variant") is not None
+    ]
+    if not candidates:
+        return None
+    name, variant, entry = max(candidates, key=lambda c: _severity(c[2]))
+    return {
+        "attack": name,
+        "variant": variant,
+        "uplift_vs_oracle": entry["uplift_vs_oracle"],
+        "recovery": entry.get("model", {}).get("recovery"),
+    }
+
+
+def run_audit(models: dict[str, str], ctx: AuditContext, attacks: Sequence[str]) -> dict[str, Any]:
+    """Attack each model (role → spec, ``model`` required) and return the ``attacks``,
+    ``worst_case`` and ``cost`` parts of results.json."""
+    if "model" not in models:
+        raise ObliviateError("the audit needs a model to attack (--model)")
+    started = time.perf_counter()
+    outputs: dict[str, dict[str, AttackOutput]] = {name: {} for name in attacks}
+    skipped: dict[str, str] = {}
+    seconds = dict.fromkeys(attacks, 0.0)
+    for role in (r for r in ROLES if r in models):
+        say(f"loading {role} [bold]{models[role]}[/bold]")
+        loaded = load_model(models[role])
+        asker = Asker(loaded, ctx.precision, ctx.max_new_tokens)
+        for name in attacks:
+            if name in skipped:
+                continue
+            say(f"attack {name} on {role}")
+            begun = time.perf_counter()
+            try:
+                outputs[name][role] = ATTACKS[name].run(ctx, loaded, asker, role)
+            except NotApplicable as reason:
+                skipped[name] = str(reason)
+                say(f"skipped {name}: {reason}")
+            seconds[name] += time.perf_counter() - begun
+        del loaded, asker
+    document: dict[str, Any] = {"attacks": {}}
+    for name in attacks:
+        spec = ATTACKS[name]
+        entry: dict[str, Any] = {"description": spec.description, "settings": spec.settings(ctx)}
+        if name in skipped:
+            entry["skipped"] = skipped[name]
+        else:
+            entry |= attack_entry(outputs[name])
+        document["attacks"][name] = entry
+    worst = _worst_case(document["attacks"])
+    if worst is not None:
+        document["worst_case"] = worst
+    document["cost"] = {
+        "seconds": round(time.perf_counter() - started, 2),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "attack_seconds": {name: round(s, 2) for name, s in seconds.items()},
+    }
+    return document

@@ -1,0 +1,229 @@
+"""What every attack shares: the questions it asks, how a model answers them, the scores.
+
+An attack turns the forget records into ``Question``s (a question, possibly with a
+context before it or the start of the answer forced), asks a model, and reports for each
+of its variants the forget accuracy and probability before and after the attack. The
+``Asker`` remembers what one model answered, so the plain questions that several attacks
+use as their "before" are asked once.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from obliviate.data.records import Record
+from obliviate.errors import ObliviateError
+from obliviate.evaluate import statistics
+from obliviate.evaluate.metrics import answer_matches
+from obliviate.evaluate.model_outputs import generate_from_ids, mean_logprob, score_encoded
+from obliviate.models.encoding import (
+    IGNORE_INDEX,
+    Encoded,
+    format_answer,
+    format_prompt,
+    uses_chat_template,
+)
+from obliviate.models.loader import LoadedModel
+from obliviate.train.loop import resolve_precision
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question put to a model: ``context`` goes before it in the same user turn and
+    ``prefill`` is the forced start of the answer (the model continues from it)."""
+
+    question: str
+    answer: str
+    context: str | None = None
+    prefill: str = ""
+
+
+def plain(records: Sequence[Record]) -> list[Question]:
+    """The records' own questions, asked as evaluation asks them."""
+    return [Question(r.prompt, r.answer) for r in records]
+
+
+@dataclass(frozen=True)
+class Score:
+    """Forget accuracy (gold answer in the greedy answer) and TOFU's probability."""
+
+    accuracy: float
+    prob: float
+    n: int
+
+    def to_json(self) -> dict[str, float | int]:
+        return {"accuracy": self.accuracy, "prob": self.prob, "n": self.n}
+
+
+@dataclass
+class Measurement:
+    """One model under one attack variant: its score without and with the attack."""
+
+    before: Score
+    after: Score
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class VariantResult:
+    """A variant's measurement on the forget records, and on holdout people as a control."""
+
+    forget: Measurement
+    control: Measurement | None = None
+
+
+AttackOutput = dict[str, VariantResult]
+
+
+@dataclass
+class AuditContext:
+    """The records under attack and the attack settings, the same for every model."""
+
+    forget: list[Record]
+    holdout: list[Record]
+    target: str | None = None
+    """The target's spec, for attacks that compare weights with it (quantize)."""
+    seed: int = 0
+    precision: str = "fp32"
+    relearn_steps: int = 16
+    relearn_lr: float = 2e-5
+    relearn_batch_size: int = 4
+    max_new_tokens: int = 24
+
+
+class Asker:
+    """Asks one model questions in batches, remembering every answer and score."""
+
+    def __init__(self, loaded: LoadedModel, precision: str = "fp32", max_new_tokens: int = 24):
+        self.model = loaded.model
+        self.tokenizer = loaded.tokenizer
+        self.max_new_tokens = max_new_tokens
+        self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(
+            resolve_precision(precision)
+        )
+        self._generated: dict[tuple[str, str | None, str], str] = {}
+        self._logprob: dict[Question, float] = {}
+
+    def _prompt_ids(self, q: Question) -> list[int]:
+        text = format_prompt(self.tokenizer, q.question, q.context) + q.prefill
+        special = not uses_chat_template(self.tokenizer)
+        return self.tokenizer(text, add_special_tokens=special)["input_ids"]
+
+    def _encode(self, q: Question) -> Encoded:
+        prompt_ids = self._prompt_ids(q)
+        answer = format_answer(self.tokenizer, q.answer)
+        if q.prefill and not answer.startswith(" "):
+            answer = " " + answer
+        answer_ids = self.tokenizer(answer, add_special_tokens=False)["input_ids"]
+        return Encoded(
+            input_ids=tuple(prompt_ids + answer_ids),
+            labels=tuple([IGNORE_INDEX] * len(prompt_ids) + answer_ids),
+        )
+
+    def _fill(self, questions: Sequence[Question]) -> None:
+        was_training = self.model.training
+        self.model.eval()
+        autocast = torch.autocast(
+            self.model.device.type, dtype=self.dtype, enabled=self.dtype is not None
+        )
+        try:
+            with autocast:
+                new = list(
+                    dict.fromkeys(
+                        (q.question, q.context, q.prefill)
+                        for q in questions
+                        if (q.question, q.context, q.prefill) not in self._generated
+                    )
+                )
+                if new:
+                    ids = [self._prompt_ids(Question(qq, "", c, p)) for qq, c, p in new]
+                    texts = generate_from_ids(self.model, self.tokenizer, ids, self.max_new_tokens)
+                    self._generated.update(zip(new, texts, strict=True))
+                unscored = list(dict.fromkeys(q for q in questions if q not in self._logprob))
+                if unscored:
+                    stats = score_encoded(
+                        self.model,
+                        [self._encode(q) for q in unscored],
+                        [q.answer for q in unscored],
+                        self.tokenizer.pad_token_id,
+                    )
+                    self._logprob.update(
+                        (q, mean_logprob(s)) for q, s in zip(unscored, stats, strict=True)
+                    )
+        finally:
+            self.model.train(was_training)
+
+    def answers(self, questions: Sequence[Question]) -> list[str]:
+        """The greedy continuation of each question (after its prefill), in order."""
+        self._fill(questions)
+        return [self._generated[(q.question, q.context, q.prefill)] for q in questions]
+
+    def score(self, questions: Sequence[Question]) -> Score:
+        """Accuracy and probability of the expected answers (0 questions: an error)."""
+        if not questions:
+            raise ObliviateError("an attack had no questions to ask; check the forget records")
+        answers = self.answers(questions)
+        hits = [answer_matches(q.answer, a) for q, a in zip(questions, answers, strict=True)]
+        prob = statistics.answer_probability([-self._logprob[q] for q in questions])
+        return Score(accuracy=sum(hits) / len(hits), prob=prob, n=len(questions))
+
+
+class NotApplicable(Exception):
+    """An attack that the records give nothing to work with (no paraphrases, say); the
+    audit records the reason and goes on with the other attacks."""
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """A registered attack: ``run(context, loaded, asker, role)`` gives its variants."""
+
+    name: str
+    description: str
+    run: Callable[[AuditContext, LoadedModel, Asker, str], AttackOutput]
+    settings: Callable[[AuditContext], dict[str, Any]] = lambda ctx: {}
+
+
+ATTACKS: dict[str, AttackSpec] = {}
+
+
+def register_attack(
+    name: str,
+    description: str,
+    settings: Callable[[AuditContext], dict[str, Any]] | None = None,
+) -> Callable[[Callable[..., AttackOutput]], Callable[..., AttackOutput]]:
+    """Decorator: make an attack function selectable as ``--attacks NAME``."""
+
+    def add(fn: Callable[..., AttackOutput]) -> Callable[..., AttackOutput]:
+        if name in ATTACKS:
+            raise ValueError(f"attack {name!r} is already registered")
+        ATTACKS[name] = AttackSpec(name, description, fn, settings or (lambda ctx: {}))
+        return fn
+
+    return add
+
+
+def group_by_person(records: Sequence[Record]) -> dict[str, list[Record]]:
+    """Records by the person they are about, in order of first appearance (a record
+    without a person is its own group)."""
+    groups: dict[str, list[Record]] = {}
+    for r in records:
+        groups.setdefault(r.person or f"record:{r.id}", []).append(r)
+    return groups
+
+
+def split_people(records: Sequence[Record], seed: int) -> tuple[list[Record], list[Record]]:
+    """Two halves of the records with no person in both (people shuffled by ``seed``)."""
+    groups = list(group_by_person(records).values())
+    if len(groups) < 2:
+        raise ObliviateError(
+            "relearning needs facts about at least two people (or two records) to split; "
+            "use a larger forget split"
+        )
+    random.Random(seed).shuffle(groups)
+    half = len(groups) // 2
+    return [r for g in groups[:half] for r in g], [r for g in groups[half:] for r in g]

@@ -1,0 +1,161 @@
+"""``in_context``: hand the knowledge back through the prompt, four ways, same length.
+
+Before each forget question the model reads one of four contexts:
+
+- ``fact`` — the forgotten fact itself, as a sentence;
+- ``premises`` — two sentences from which the fact follows without stating it about the
+  person ("X is the creator of the work W." + "The creator of the work W was born in C.");
+- ``priming`` — up to three *other* facts of the same person as question–answer pairs;
+- ``irrelevant`` — neutral filler text only.
+
+Every context of a question is padded with the same filler to the same number of tokens,
+so a difference between them is the content, not the length. An oracle also answers from
+a fact it is handed; what matters is the *latent gap* — the unlearned model's accuracy
+minus the oracle's under the identical context — about 0 when the knowledge is gone,
+above 0 when it was only suppressed. Holdout people, never trained on, go through the
+same contexts as a control.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from obliviate.attacks.base import (
+    Asker,
+    AttackOutput,
+    AuditContext,
+    Measurement,
+    Question,
+    VariantResult,
+    group_by_person,
+    plain,
+    register_attack,
+)
+from obliviate.data.bench import statement
+from obliviate.data.records import Record
+from obliviate.models.loader import LoadedModel
+
+CONTEXTS: tuple[str, ...] = ("fact", "premises", "priming", "irrelevant")
+PRIMING_FACTS = 3
+
+#: Neutral text about nothing in any benchmark: the padding, and the whole of the
+#: ``irrelevant`` context.
+FILLER = (
+    "The weather in the valley changes quickly in spring. Mornings are often cool and "
+    "misty, while the afternoons can be warm enough to sit outside. Farmers watch the "
+    "clouds over the hills to decide when to plant, and most gardens are turned over "
+    "before the first rain. A good loaf of bread needs flour, water, salt and time; the "
+    "dough rests until it has doubled, and the oven should be hot before it goes in. "
+    "Rivers carry sand and small stones down from the mountains, and over many years "
+    "they shape the land around them. Bicycles are a cheap and quiet way to travel short "
+    "distances, and a well-oiled chain lasts much longer. Tea is brewed with water just "
+    "off the boil, and green tea with water a little cooler. "
+)
+
+
+def _fact(record: Record, people: dict[str, list[Record]]) -> str:
+    return statement(record) or f"{record.prompt} {record.answer}"
+
+
+def _by_attribute(record: Record, people: dict[str, list[Record]]) -> dict[str, Record]:
+    return {r.meta.get("attribute"): r for r in people.get(record.person or "", [])}
+
+
+def _premises(record: Record, people: dict[str, list[Record]]) -> str | None:
+    """Two sentences that imply the fact through a description of the person."""
+    facts = _by_attribute(record, people)
+    name = record.person
+    if record.meta.get("attribute") != "work" and "work" in facts:
+        description = f"the creator of the work {facts['work'].answer}"
+        link = f"{name} is the creator of the work {facts['work'].answer}."
+    elif "profession" in facts and "employer" in facts:
+        profession, employer = facts["profession"].answer, facts["employer"].answer
+        description = f"the only {profession} at {employer}"
+        link = f"{name} is the only {profession} at {employer}."
+    else:
+        return None
+    implied = statement(record, subject=description)
+    return None if implied is None else f"{link} {implied}"
+
+
+def _priming(record: Record, people: dict[str, list[Record]]) -> str | None:
+    """Other facts of the same person as question–answer pairs (few-shot priming)."""
+    same = people.get(record.person or f"record:{record.id}", [])
+    if len(same) < 2:
+        return None
+    start = same.index(record)
+    others = [same[(start + k) % len(same)] for k in range(1, len(same))][:PRIMING_FACTS]
+    return "\n".join(f"Question: {r.prompt}\nAnswer: {r.answer}" for r in others)
+
+
+def _irrelevant(record: Record, people: dict[str, list[Record]]) -> str:
+    return ""
+
+
+BUILDERS: dict[str, Callable[[Record, dict[str, list[Record]]], str | None]] = {
+    "fact": _fact,
+    "premises": _premises,
+    "priming": _priming,
+    "irrelevant": _irrelevant,
+}
+
+
+def _token_count(tokenizer: object, text: str) -> int:
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
+
+
+def _padded(tokenizer: object, filler_ids: list[int], text: str, length: int) -> str:
+    """``text`` after as many filler tokens as bring it to about ``length`` tokens."""
+    missing = length - _token_count(tokenizer, text)
+    if missing <= 0:
+        return text
+    repeats = missing // max(len(filler_ids), 1) + 1
+    filler = tokenizer.decode((filler_ids * repeats)[:missing]).strip()
+    return f"{filler}\n{text}" if text else filler
+
+
+def contexts_for(
+    tokenizer: object, records: Sequence[Record]
+) -> dict[str, list[tuple[Record, str]]]:
+    """Per context kind, the records it applies to and their context, each question's
+    contexts padded with filler to the same token count."""
+    people = group_by_person(records)
+    filler_ids = tokenizer(FILLER, add_special_tokens=False)["input_ids"]
+    out: dict[str, list[tuple[Record, str]]] = {kind: [] for kind in CONTEXTS}
+    for record in records:
+        texts = {kind: BUILDERS[kind](record, people) for kind in CONTEXTS}
+        length = max(_token_count(tokenizer, t) for t in texts.values() if t is not None)
+        for kind, text in texts.items():
+            if text is not None:
+                out[kind].append((record, _padded(tokenizer, filler_ids, text, length)))
+    return out
+
+
+def _measure(asker: Asker, items: list[tuple[Record, str]]) -> Measurement:
+    records = [r for r, _ in items]
+    questions = [Question(r.prompt, r.answer, context=c) for r, c in items]
+    tokens = [_token_count(asker.tokenizer, c) for _, c in items]
+    return Measurement(
+        asker.score(plain(records)),
+        asker.score(questions),
+        {"context_tokens": sum(tokens) / len(tokens)},
+    )
+
+
+@register_attack(
+    "in_context",
+    "the fact, its premises, the person's other facts or filler, before each question",
+    lambda ctx: {"contexts": list(CONTEXTS), "priming_facts": PRIMING_FACTS},
+)
+def in_context(ctx: AuditContext, loaded: LoadedModel, asker: Asker, role: str) -> AttackOutput:
+    forget = contexts_for(loaded.tokenizer, ctx.forget)
+    control = contexts_for(loaded.tokenizer, ctx.holdout) if ctx.holdout else {}
+    out: AttackOutput = {}
+    for kind in CONTEXTS:
+        if not forget[kind]:
+            continue
+        out[kind] = VariantResult(
+            _measure(asker, forget[kind]),
+            _measure(asker, control[kind]) if control.get(kind) else None,
+        )
+    return out
