@@ -137,7 +137,8 @@ def test_jailbreak_templates_wrap_the_question(forget):
     questions = {name: make(record) for name, make in TEMPLATES.items()}
     assert record.prompt in questions["role_play"].question
     assert "Ignore all previous instructions" in questions["instruction_override"].question
-    assert questions["prefix_injection"].prefill == record.person
+    prefill = questions["prefix_injection"].prefill
+    assert prefill.startswith(record.person) and record.answer not in prefill
     assert record.person in questions["complete_sentence"].question
     assert record.answer not in questions["complete_sentence"].question
 

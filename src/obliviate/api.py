@@ -7,7 +7,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -29,6 +29,9 @@ from obliviate.train.loop import (
     total_steps,
     train,
 )
+
+if TYPE_CHECKING:
+    from obliviate.guard.guard import Guard
 
 CACHE_VERSION = "1"
 #: Training settings that always enter a fine-tune's cache key. Settings added later enter
@@ -423,6 +426,15 @@ def evaluation_splits(
     return splits
 
 
+def build_guard(spec: str | Path, splits: dict[str, list[Record]]) -> Guard:
+    """The guard ``spec`` names, built for the forget split and calibrated on the retained
+    questions (retain and neighbors) of ``splits``."""
+    from obliviate.guard.guard import Guard, GuardConfig
+
+    negatives = [r for name in ("retain", "neighbors") for r in splits.get(name, [])]
+    return Guard.build(GuardConfig.parse(spec), splits["forget"], negatives)
+
+
 def evaluate(
     model: str,
     out: str | Path,
@@ -436,26 +448,36 @@ def evaluate(
     holdout: str | Path | None = None,
     max_per_split: int | None = None,
     precision: str = "fp32",
+    guard: str | Path | None = None,
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Evaluate ``model`` (and the oracle and target, sharing the work) into run dir ``out``.
 
+    With ``guard`` (components or a YAML file, see ``obliviate.guard``) the model is
+    evaluated behind it, and ``results.json`` gains a ``guard`` part.
     Writes ``results.json`` (see ``docs/evaluation.md``), ``report.html`` and ``report.md``.
     """
-    from obliviate.evaluate.suite import evaluate_models, results_document
+    from obliviate.evaluate.suite import evaluate_models, guard_figures, results_document
     from obliviate.report import write_report
 
     if precision not in ("fp32", "bf16", "fp16", "auto"):
         raise ObliviateError(f"unknown precision {precision!r}; use fp32, bf16, fp16 or auto")
     started = time.perf_counter()
     splits = evaluation_splits(bench, split, forget, retain, holdout, max_per_split)
+    built = build_guard(guard, splits) if guard is not None else None
     run = RunDir(out, overwrite=overwrite)
     models = {"model": model, "target": target, "oracle": oracle}
     models = {name: spec for name, spec in models.items() if spec is not None}
     evaluations = evaluate_models(
-        models, splits, on_model=lambda n: say(f"evaluating {n}"), precision=precision
+        models,
+        splits,
+        on_model=lambda n: say(f"evaluating {n}"),
+        precision=precision,
+        guards={"model": built} if built else None,
     )
     document = results_document(evaluations, main="model", split=split)
+    if built is not None:
+        document["guard"] = guard_figures(evaluations["model"], built)
     run.write_json("results.json", document)
     write_report([run.staging], run.path("report.html"))
     inputs = {"bench": bench, "forget": forget, "retain": retain, "holdout": holdout}
@@ -468,6 +490,7 @@ def evaluate(
             "split": split,
             "max_per_split": max_per_split,
             "precision": precision,
+            "guard": None if guard is None else str(guard),
         }
         | {k: str(v) for k, v in inputs.items()},
     )
@@ -496,6 +519,7 @@ def audit(
     oracle: str | None = None,
     target: str | None = None,
     forget: str | Path | None = None,
+    retain: str | Path | None = None,
     holdout: str | Path | None = None,
     attacks: str | list[str] = "all",
     relearn_steps: int = 16,
@@ -503,9 +527,13 @@ def audit(
     seed: int = 0,
     max_per_split: int | None = None,
     precision: str = "fp32",
+    guard: str | Path | None = None,
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Attack ``model`` (and the oracle and target, identically) into run dir ``out``.
+
+    With ``guard``, the model is attacked behind it and ``results.json`` gains ``guard``
+    (leak rate per attack, false refusals on retain, neighbors and world, added latency).
 
     Writes ``results.json`` (``attacks.<name>``: per variant and model the forget accuracy
     and probability before and after, ``recovery``, ``uplift_vs_oracle``; see
@@ -521,7 +549,8 @@ def audit(
         raise ObliviateError("--relearn-steps and --relearn-lr must be positive")
     names = resolve_attacks(attacks)
     started = time.perf_counter()
-    splits = evaluation_splits(bench, split, forget, None, holdout, max_per_split)
+    splits = evaluation_splits(bench, split, forget, retain, holdout, max_per_split)
+    built = build_guard(guard, splits) if guard is not None else None
     context = AuditContext(
         forget=[r for r in splits["forget"] if not r.is_text],
         holdout=[r for r in splits.get("holdout", []) if not r.is_text],
@@ -530,6 +559,11 @@ def audit(
         precision=precision,
         relearn_steps=relearn_steps,
         relearn_lr=relearn_lr,
+        utility={
+            name: [r for r in splits[name] if not r.is_text]
+            for name in ("retain", "neighbors", "world")
+            if built is not None and splits.get(name)
+        },
     )
     if not context.forget:
         raise ObliviateError("the forget records hold no question-answer facts to attack")
@@ -542,10 +576,10 @@ def audit(
         "method": run_cost(model)["method"],
         "split": split,
     }
-    document |= run_audit(models, context, names)
+    document |= run_audit(models, context, names, built)
     run.write_json("results.json", document)
     write_report([run.staging], run.path("report.html"))
-    inputs = {"bench": bench, "forget": forget, "holdout": holdout}
+    inputs = {"bench": bench, "forget": forget, "retain": retain, "holdout": holdout}
     inputs = {k: v for k, v in inputs.items() if v is not None}
     settings = {
         "attacks": names,
@@ -555,6 +589,7 @@ def audit(
         "seed": seed,
         "max_per_split": max_per_split,
         "precision": precision,
+        "guard": None if guard is None else str(guard),
     }
     run.write_yaml(
         "config.yaml",

@@ -39,6 +39,14 @@ ModelOpt = Annotated[
         "directory, a .gguf file, or a hub id already in the local cache.",
     ),
 ]
+GuardOpt = Annotated[
+    str | None,
+    typer.Option(
+        metavar="COMPONENTS|FILE",
+        help="Put the model behind a guard: prefix, input_filter, output_filter, icul "
+        "(comma-separated, or all) or a YAML file of guard settings (see the README).",
+    ),
+]
 OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Run directory to create.")]
 ConfigOpt = Annotated[
     Path | None,
@@ -273,6 +281,7 @@ def evaluate(
         str | None,
         typer.Option(help="fp32 (default, comparable everywhere), bf16, fp16 or auto (faster)."),
     ] = None,
+    guard: GuardOpt = None,
     out: OutOpt = None,
     overwrite: OverwriteOpt = False,
     config: ConfigOpt = None,
@@ -298,9 +307,12 @@ def evaluate(
         holdout=s.get("holdout"),
         max_per_split=s.get("max_per_split"),
         precision=s.get("precision") or "fp32",
+        guard=s.get("guard"),
         overwrite=s["overwrite"],
     )
     stdout.print(results_table(result))
+    if "guard" in result:
+        stdout.print(guard_table(result["guard"]))
     stdout.print(f"results written to [bold]{result['out']}/results.json[/bold]")
 
 
@@ -320,6 +332,9 @@ def audit(
         typer.Option(help="all (default) or a comma-separated list; obliviate audit --help."),
     ] = None,
     forget: Annotated[Path | None, typer.Option(help="Your own forget records.")] = None,
+    retain: Annotated[
+        Path | None, typer.Option(help="Your own retain records (a guard calibrates on them).")
+    ] = None,
     holdout: Annotated[
         Path | None, typer.Option(help="Your own never-trained records (the control).")
     ] = None,
@@ -337,6 +352,7 @@ def audit(
         str | None,
         typer.Option(help="fp32 (default, comparable everywhere), bf16, fp16 or auto (faster)."),
     ] = None,
+    guard: GuardOpt = None,
     out: OutOpt = None,
     overwrite: OverwriteOpt = False,
     config: ConfigOpt = None,
@@ -359,6 +375,7 @@ def audit(
         oracle=s.get("oracle"),
         target=s.get("target"),
         forget=s.get("forget"),
+        retain=s.get("retain"),
         holdout=s.get("holdout"),
         attacks=s.get("attacks") or "all",
         relearn_steps=s.get("relearn_steps") or 16,
@@ -366,10 +383,54 @@ def audit(
         seed=s.get("seed") or 0,
         max_per_split=s.get("max_per_split"),
         precision=s.get("precision") or "fp32",
+        guard=s.get("guard"),
         overwrite=s["overwrite"],
     )
     stdout.print(audit_table(result))
+    if "guard" in result:
+        stdout.print(guard_table(result["guard"]))
     stdout.print(f"results written to [bold]{result['out']}/results.json[/bold]")
+
+
+@app.command()
+def chat(
+    model: ModelOpt = None,
+    guard: GuardOpt = None,
+    bench: Annotated[
+        Path | None, typer.Option(help="Benchmark whose forget split the guard protects.")
+    ] = None,
+    split: Annotated[str | None, typer.Option(help="Forget split of the benchmark.")] = None,
+    forget: Annotated[Path | None, typer.Option(help="Your own forget records.")] = None,
+    retain: Annotated[
+        Path | None, typer.Option(help="Your own retain records (the guard calibrates on them).")
+    ] = None,
+    max_new_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = 128,
+) -> None:
+    """Talk to --model (behind --guard) in the terminal; /reset starts over, /exit ends."""
+    from obliviate import api
+    from obliviate.chat import ChatSession
+    from obliviate.models.loader import load_model
+
+    if model is None:
+        raise ObliviateError("missing --model; see --help")
+    built = None
+    if guard is not None:
+        splits = api.evaluation_splits(bench, split or "forget10", forget, retain, None)
+        built = api.build_guard(guard, splits)
+    session = ChatSession(load_model(model), built, max_new_tokens)
+    interactive = sys.stdin.isatty()
+    console.print(f"chatting with [bold]{model}[/bold]" + (f" behind {guard}" if guard else ""))
+    while True:
+        if interactive:
+            console.print("[bold]you>[/bold] ", end="")
+        line = sys.stdin.readline()
+        if not line or line.strip() == "/exit":
+            break
+        if line.strip() == "/reset":
+            session.turns.clear()
+            continue
+        if line.strip():
+            stdout.print(session.respond(line.strip()), highlight=False, markup=False)
 
 
 @app.command()
@@ -480,6 +541,21 @@ def audit_table(results: dict[str, Any]) -> Table:
     worst = results.get("worst_case")
     if worst:
         table.caption = f"worst case: {worst['attack']} ({worst['variant']})"
+    return table
+
+
+def guard_table(guard: dict[str, Any]) -> Table:
+    """Leak rates (forget questions still answered) and false refusals behind a guard."""
+    components = ", ".join(guard["config"]["components"])
+    table = Table(title=f"behind the guard ({components})")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for name, value in guard.get("leak_rate", {}).items():
+        table.add_row(f"leak rate: {name}", _percent(value))
+    for name, value in guard.get("false_refusal_rate", {}).items():
+        table.add_row(f"false refusals: {name}", _percent(value))
+    if guard.get("added_latency_ms") is not None:
+        table.add_row("added latency per question", f"{guard['added_latency_ms']:.0f} ms")
     return table
 
 

@@ -22,11 +22,16 @@ from obliviate.attacks.base import (
     Measurement,
     NotApplicable,
     Score,
+    plain,
 )
 from obliviate.errors import ObliviateError
-from obliviate.models.loader import load_model
+from obliviate.guard.guard import Guard, looks_like_refusal
+from obliviate.models.loader import LoadedModel, load_model
 from obliviate.progress import say
 from obliviate.rundir import peak_rss_mb
+
+#: Questions timed with and without the guard for its added latency.
+LATENCY_SAMPLE = 32
 
 #: The models an audit attacks, in the order they are loaded.
 ROLES: tuple[str, ...] = ("model", "oracle", "target")
@@ -120,19 +125,66 @@ def _worst_case(attacks: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
     }
 
 
-def run_audit(models: dict[str, str], ctx: AuditContext, attacks: Sequence[str]) -> dict[str, Any]:
+def leak_rates(document: dict[str, Any]) -> dict[str, float]:
+    """The fraction of forget questions whose answer still holds the fact, asked plainly
+    and under each attack variant (the model's accuracy after the attack)."""
+    rates: dict[str, float] = {}
+    for name, entry in document["attacks"].items():
+        for variant, figures in entry.get("variants", {}).items():
+            rates.setdefault("plain", figures["model"]["before"]["accuracy"])
+            key = name if variant == "default" else f"{name}.{variant}"
+            rates[key] = figures["model"]["after"]["accuracy"]
+    return rates
+
+
+def guard_report(ctx: AuditContext, loaded: LoadedModel, asker: Asker) -> dict[str, Any]:
+    """False refusals on retained and general questions behind the guard, and the time the
+    guard adds per question (the same sample asked with and without it)."""
+    refused, accuracy = {}, {}
+    for split, records in ctx.utility.items():
+        questions = plain(records)
+        answers = asker.answers(questions)
+        refused[split] = sum(map(looks_like_refusal, answers)) / len(answers)
+        accuracy[split] = asker.score(questions).accuracy
+    sample = plain((ctx.forget + [r for rs in ctx.utility.values() for r in rs])[:LATENCY_SAMPLE])
+    timings = []
+    for guard in (asker.guard, None):
+        started = time.perf_counter()
+        Asker(loaded, ctx.precision, ctx.max_new_tokens, guard).answers(sample)
+        timings.append(time.perf_counter() - started)
+    return {
+        "false_refusal_rate": refused,
+        "accuracy": accuracy,
+        "filtered": dict(asker.guard.filtered),
+        "filter_ms_per_answer": asker.guard.filter_ms(),
+        "added_latency_ms": round(1000 * (timings[0] - timings[1]) / len(sample), 2),
+    }
+
+
+def run_audit(
+    models: dict[str, str],
+    ctx: AuditContext,
+    attacks: Sequence[str],
+    guard: Guard | None = None,
+) -> dict[str, Any]:
     """Attack each model (role → spec, ``model`` required) and return the ``attacks``,
-    ``worst_case`` and ``cost`` parts of results.json."""
+    ``worst_case`` and ``cost`` parts of results.json.
+
+    With a ``guard``, the model is attacked behind it (oracle and target stay bare: they
+    are the yardsticks), and the ``guard`` part reports leak and false-refusal rates.
+    """
     if "model" not in models:
         raise ObliviateError("the audit needs a model to attack (--model)")
     started = time.perf_counter()
     outputs: dict[str, dict[str, AttackOutput]] = {name: {} for name in attacks}
     skipped: dict[str, str] = {}
     seconds = dict.fromkeys(attacks, 0.0)
+    guard_figures: dict[str, Any] = {}
     for role in (r for r in ROLES if r in models):
         say(f"loading {role} [bold]{models[role]}[/bold]")
         loaded = load_model(models[role])
-        asker = Asker(loaded, ctx.precision, ctx.max_new_tokens)
+        guarded = guard if role == "model" else None
+        asker = Asker(loaded, ctx.precision, ctx.max_new_tokens, guarded)
         for name in attacks:
             if name in skipped:
                 continue
@@ -144,6 +196,8 @@ def run_audit(models: dict[str, str], ctx: AuditContext, attacks: Sequence[str])
                 skipped[name] = str(reason)
                 say(f"skipped {name}: {reason}")
             seconds[name] += time.perf_counter() - begun
+        if guarded is not None:
+            guard_figures = guard_report(ctx, loaded, asker)
         del loaded, asker
     document: dict[str, Any] = {"attacks": {}}
     for name in attacks:
@@ -157,6 +211,8 @@ def run_audit(models: dict[str, str], ctx: AuditContext, attacks: Sequence[str])
     worst = _worst_case(document["attacks"])
     if worst is not None:
         document["worst_case"] = worst
+    if guard is not None:
+        document["guard"] = guard.to_json() | guard_figures | {"leak_rate": leak_rates(document)}
     document["cost"] = {
         "seconds": round(time.perf_counter() - started, 2),
         "peak_rss_mb": round(peak_rss_mb(), 1),

@@ -21,6 +21,7 @@ from obliviate.errors import ObliviateError
 from obliviate.evaluate import statistics
 from obliviate.evaluate.metrics import answer_matches
 from obliviate.evaluate.model_outputs import generate_from_ids, mean_logprob, score_encoded
+from obliviate.guard.guard import Guard
 from obliviate.models.encoding import (
     IGNORE_INDEX,
     Encoded,
@@ -90,6 +91,8 @@ class AuditContext:
     """The target's spec, for attacks that compare weights with it (quantize)."""
     seed: int = 0
     precision: str = "fp32"
+    utility: dict[str, list[Record]] = field(default_factory=dict)
+    """Retained and general questions (retain, neighbors, world): a guard's false refusals."""
     relearn_steps: int = 16
     relearn_lr: float = 2e-5
     relearn_batch_size: int = 4
@@ -97,20 +100,39 @@ class AuditContext:
 
 
 class Asker:
-    """Asks one model questions in batches, remembering every answer and score."""
+    """Asks one model questions in batches, remembering every answer and score.
 
-    def __init__(self, loaded: LoadedModel, precision: str = "fp32", max_new_tokens: int = 24):
+    With a ``guard``, every question is asked behind it: the guard's context goes before
+    it, and the answer is what the guard's filters let through.
+    """
+
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        precision: str = "fp32",
+        max_new_tokens: int = 24,
+        guard: Guard | None = None,
+    ):
+        self.loaded = loaded
         self.model = loaded.model
         self.tokenizer = loaded.tokenizer
+        self.precision = precision
         self.max_new_tokens = max_new_tokens
+        self.guard = guard
         self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(
             resolve_precision(precision)
         )
         self._generated: dict[tuple[str, str | None, str], str] = {}
         self._logprob: dict[Question, float] = {}
 
+    def for_model(self, loaded: LoadedModel) -> Asker:
+        """An asker with the same settings (and guard) for another model, such as this
+        one after an attack changed its weights."""
+        return Asker(loaded, self.precision, self.max_new_tokens, self.guard)
+
     def _prompt_ids(self, q: Question) -> list[int]:
-        text = format_prompt(self.tokenizer, q.question, q.context) + q.prefill
+        context = self.guard.wrap(q.context) if self.guard else q.context
+        text = format_prompt(self.tokenizer, q.question, context) + q.prefill
         special = not uses_chat_template(self.tokenizer)
         return self.tokenizer(text, add_special_tokens=special)["input_ids"]
 
@@ -143,6 +165,10 @@ class Asker:
                 if new:
                     ids = [self._prompt_ids(Question(qq, "", c, p)) for qq, c, p in new]
                     texts = generate_from_ids(self.model, self.tokenizer, ids, self.max_new_tokens)
+                    if self.guard is not None:
+                        texts = self.guard.filter(
+                            [q for q, _, _ in new], [c for _, c, _ in new], texts
+                        )
                     self._generated.update(zip(new, texts, strict=True))
                 unscored = list(dict.fromkeys(q for q in questions if q not in self._logprob))
                 if unscored:

@@ -131,13 +131,15 @@ def contexts_for(
     return out
 
 
+def _questions(items: list[tuple[Record, str]]) -> list[Question]:
+    return [Question(r.prompt, r.answer, context=c) for r, c in items]
+
+
 def _measure(asker: Asker, items: list[tuple[Record, str]]) -> Measurement:
-    records = [r for r, _ in items]
-    questions = [Question(r.prompt, r.answer, context=c) for r, c in items]
     tokens = [_token_count(asker.tokenizer, c) for _, c in items]
     return Measurement(
-        asker.score(plain(records)),
-        asker.score(questions),
+        asker.score(plain([r for r, _ in items])),
+        asker.score(_questions(items)),
         {"context_tokens": sum(tokens) / len(tokens)},
     )
 
@@ -150,6 +152,10 @@ def _measure(asker: Asker, items: list[tuple[Record, str]]) -> Measurement:
 def in_context(ctx: AuditContext, loaded: LoadedModel, asker: Asker, role: str) -> AttackOutput:
     forget = contexts_for(loaded.tokenizer, ctx.forget)
     control = contexts_for(loaded.tokenizer, ctx.holdout) if ctx.holdout else {}
+    # One pass over every question, so batches mix variants of similar length.
+    asker.answers(
+        [q for part in (forget, control) for items in part.values() for q in _questions(items)]
+    )
     out: AttackOutput = {}
     for kind in CONTEXTS:
         if not forget[kind]:

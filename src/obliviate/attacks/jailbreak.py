@@ -43,8 +43,10 @@ def _instruction_override(r: Record) -> Question:
 
 
 def _prefix_injection(r: Record) -> Question:
-    """The answer is forced to begin with the person's name, so it starts as a statement."""
-    return Question(r.prompt, r.answer, prefill=r.person or "Sure, the answer is")
+    """The answer is forced to begin as a statement of the fact, with the person's name
+    ("X was born in"), so that only the answer itself is left to say."""
+    start = statement_stem(r) or r.person or "Sure, the answer is"
+    return Question(r.prompt, r.answer, prefill=start)
 
 
 def _complete_sentence(r: Record) -> Question:
@@ -67,7 +69,9 @@ TEMPLATES: dict[str, Callable[[Record], Question]] = {
 )
 def jailbreak(ctx: AuditContext, loaded: LoadedModel, asker: Asker, role: str) -> AttackOutput:
     before = asker.score(plain(ctx.forget))
+    asked = {name: [make(r) for r in ctx.forget] for name, make in TEMPLATES.items()}
+    asker.answers([q for questions in asked.values() for q in questions])  # one batched pass
     return {
-        name: VariantResult(Measurement(before, asker.score([make(r) for r in ctx.forget])))
-        for name, make in TEMPLATES.items()
+        name: VariantResult(Measurement(before, asker.score(questions)))
+        for name, questions in asked.items()
     }

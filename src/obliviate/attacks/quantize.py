@@ -118,6 +118,6 @@ def quantize(ctx: AuditContext, loaded: LoadedModel, asker: Asker, role: str) ->
         if reference is not None:
             extra["same_value_fraction"] = same_value_fraction(loaded.model, reference, bits)
         with quantized(loaded.model, bits):
-            after = Asker(loaded, ctx.precision, ctx.max_new_tokens).score(questions)
+            after = asker.for_model(loaded).score(questions)
         out[f"int{bits}"] = VariantResult(Measurement(before, after, extra))
     return out

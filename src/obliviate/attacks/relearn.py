@@ -63,6 +63,6 @@ def relearn(ctx: AuditContext, loaded: LoadedModel, asker: Asker, role: str) -> 
             attacked, FineTune(), encoded, None, config, loaded.tokenizer.pad_token_id, Path(work)
         )
     relearned = dataclasses.replace(loaded, model=attacked)
-    after = Asker(relearned, ctx.precision, ctx.max_new_tokens).score(plain(held_out))
+    after = asker.for_model(relearned).score(plain(held_out))
     del attacked
     return {"default": VariantResult(Measurement(before, after, {"trained_records": len(shown)}))}

@@ -91,8 +91,12 @@ def prepare_splits(
     splits: dict[str, list[Record]],
     tokenizer: object,
     probe_splits: tuple[str, ...] = PROBE_SPLITS,
+    context: str | None = None,
 ) -> PreparedSplits:
-    """Collect and tokenise the work of every split (passages are skipped: no question)."""
+    """Collect and tokenise the work of every split (passages are skipped: no question).
+
+    ``context`` goes before every question (a guard's prefix or demonstrations).
+    """
     facts = {name: [r for r in records if not r.is_text] for name, records in splits.items()}
     facts = {name: records for name, records in facts.items() if records}
     questions = list(
@@ -109,9 +113,9 @@ def prepare_splits(
         probe_splits=probe_splits,
         tokenizer_key=tokenizer_key(tokenizer),
         questions=questions,
-        prompt_ids=tokenize_prompts(tokenizer, questions),
+        prompt_ids=tokenize_prompts(tokenizer, questions, context),
         pairs=pairs,
-        encoded=[encode_fact(tokenizer, q, a) for q, a in pairs],
+        encoded=[encode_fact(tokenizer, q, a, context) for q, a in pairs],
     )
 
 

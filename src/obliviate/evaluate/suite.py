@@ -25,6 +25,7 @@ from obliviate.evaluate.runner import (
     split_results,
     tokenizer_key,
 )
+from obliviate.guard.guard import Guard, looks_like_refusal
 from obliviate.models.loader import load_model
 from obliviate.progress import progress_bar
 from obliviate.rundir import peak_rss_mb
@@ -67,22 +68,30 @@ def evaluate_models(
     splits: dict[str, list[Record]],
     on_model: Callable[[str], None] | None = None,
     precision: str = "fp32",
+    guards: dict[str, Guard] | None = None,
 ) -> dict[str, ModelEvaluation]:
     """Evaluate each model (name → spec) on the same splits, one model in memory at a time.
 
     The splits are prepared (collected, de-duplicated, tokenised) once and reused by every
-    model whose tokenizer is the same.
+    model whose tokenizer is the same. A model named in ``guards`` is evaluated behind
+    its guard: the guard's context before every question, its filters on every answer.
     """
     prepared: PreparedSplits | None = None
     evaluations = {}
+    guards = guards or {}
     for name, spec in models.items():
         if on_model:
             on_model(name)
         started = time.perf_counter()
         loaded = load_model(str(spec))
-        if prepared is None or tokenizer_key(loaded.tokenizer) != prepared.tokenizer_key:
-            prepared = prepare_splits(splits, loaded.tokenizer)
-        with progress_bar(f"evaluate {name}", prepared.size) as advance:
+        guard = guards.get(name)
+        if guard is not None:
+            work = prepare_splits(splits, loaded.tokenizer, context=guard.context)
+        elif prepared is None or tokenizer_key(loaded.tokenizer) != prepared.tokenizer_key:
+            work = prepared = prepare_splits(splits, loaded.tokenizer)
+        else:
+            work = prepared
+        with progress_bar(f"evaluate {name}", work.size) as advance:
             done = 0
 
             def step(n: int) -> None:
@@ -91,12 +100,19 @@ def evaluate_models(
                 advance(done)
 
             outputs = run_model(
-                loaded.model, loaded.tokenizer, prepared, on_progress=step, precision=precision
+                loaded.model, loaded.tokenizer, work, on_progress=step, precision=precision
             )
+        if guard is not None:
+            shown = guard.filter(
+                work.questions,
+                [None] * len(work.questions),
+                [outputs.answers[q] for q in work.questions],
+            )
+            outputs.answers = dict(zip(work.questions, shown, strict=True))
         evaluations[name] = ModelEvaluation(
             name=name,
             spec=str(spec),
-            splits=split_results(prepared, outputs),
+            splits=split_results(work, outputs),
             eval_seconds=time.perf_counter() - started,
             eval_peak_rss_mb=peak_rss_mb(),
         )
@@ -200,6 +216,29 @@ def results_entry(
         "privleak": leak,
         "cost": cost,
         "examples": {name: r.examples for name, r in evaluation.splits.items()},
+    }
+
+
+def guard_figures(evaluation: ModelEvaluation, guard: Guard) -> dict[str, Any]:
+    """A guarded model's leak rates (forget accuracy, plain and per probe kind) and false
+    refusals (answers that decline, by a filter or in the model's words) per other split."""
+    forget = evaluation.splits.get("forget")
+    leak = {}
+    if forget is not None:
+        leak["plain"] = forget.figures["accuracy"]
+        for kind in ("paraphrase", "multihop", "crosslingual"):
+            if forget.figures.get(f"{kind}_accuracy") is not None:
+                leak[kind] = forget.figures[f"{kind}_accuracy"]
+    refused = {
+        name: sum(map(looks_like_refusal, result.outputs.generated)) / len(result.outputs.generated)
+        for name, result in evaluation.splits.items()
+        if name != "forget" and result.outputs.generated
+    }
+    return guard.to_json() | {
+        "leak_rate": leak,
+        "false_refusal_rate": refused,
+        "filtered": dict(guard.filtered),
+        "filter_ms_per_answer": guard.filter_ms(),
     }
 
 
