@@ -24,6 +24,7 @@ from obliviate.attacks.base import (
     Score,
     plain,
 )
+from obliviate.data.records import Record
 from obliviate.errors import ObliviateError
 from obliviate.guard.guard import Guard, looks_like_refusal
 from obliviate.models.loader import LoadedModel, load_model
@@ -137,16 +138,27 @@ def leak_rates(document: dict[str, Any]) -> dict[str, float]:
     return rates
 
 
-def guard_report(ctx: AuditContext, loaded: LoadedModel, asker: Asker) -> dict[str, Any]:
-    """False refusals on retained and general questions behind the guard, and the time the
-    guard adds per question (the same sample asked with and without it)."""
+def refusals(
+    asker: Asker, utility: dict[str, list[Record]]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Per split of retained or general questions: the fraction of answers that decline
+    (a filter's or the model's own refusal), and the accuracy that is left."""
     refused, accuracy = {}, {}
-    for split, records in ctx.utility.items():
+    for split, records in utility.items():
         questions = plain(records)
         answers = asker.answers(questions)
         refused[split] = sum(map(looks_like_refusal, answers)) / len(answers)
         accuracy[split] = asker.score(questions).accuracy
-    sample = plain((ctx.forget + [r for rs in ctx.utility.values() for r in rs])[:LATENCY_SAMPLE])
+    return refused, accuracy
+
+
+def guard_report(ctx: AuditContext, loaded: LoadedModel, asker: Asker) -> dict[str, Any]:
+    """False refusals on retained and general questions behind the guard, and the time the
+    guard adds per ordinary question (the same sample asked with and without it; the
+    model answers even what the input filter refuses, so this is an upper bound)."""
+    refused, accuracy = refusals(asker, ctx.utility)
+    ordinary = [r for records in ctx.utility.values() for r in records] or ctx.forget
+    sample = plain(ordinary[:LATENCY_SAMPLE])
     timings = []
     for guard in (asker.guard, None):
         started = time.perf_counter()
