@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -35,13 +35,20 @@ from obliviate.train.loop import resolve_precision
 
 @dataclass(frozen=True)
 class Question:
-    """One question put to a model: ``context`` goes before it in the same user turn and
-    ``prefill`` is the forced start of the answer (the model continues from it)."""
+    """One question put to a model: ``context`` goes before it in the same user turn,
+    ``prefill`` is the forced start of the answer (the model continues from it) and
+    ``history`` holds earlier (user, assistant) turns of the same conversation."""
 
     question: str
     answer: str
     context: str | None = None
     prefill: str = ""
+    history: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def asked(self) -> Question:
+        """The question without its expected answer: what generation depends on."""
+        return replace(self, answer="")
 
 
 def plain(records: Sequence[Record]) -> list[Question]:
@@ -93,10 +100,38 @@ class AuditContext:
     precision: str = "fp32"
     utility: dict[str, list[Record]] = field(default_factory=dict)
     """Retained and general questions (retain, neighbors, world): a guard's false refusals."""
+    budget: str = "small"
+    """``small`` or ``full``: step counts and sample sizes of the costlier attacks."""
     relearn_steps: int = 16
     relearn_lr: float = 2e-5
     relearn_batch_size: int = 4
     max_new_tokens: int = 24
+
+
+def conversation_prompt(
+    tokenizer: object,
+    history: Sequence[tuple[str, str]],
+    question: str,
+    context: str | None = None,
+) -> str:
+    """The text before the answer: earlier turns, then ``context`` and the question in the
+    last user turn (without history, exactly ``format_prompt``)."""
+    if not history:
+        return format_prompt(tokenizer, question, context)
+    if not uses_chat_template(tokenizer):
+        turns = "".join(f"{format_prompt(tokenizer, u)} {a}\n" for u, a in history)
+        return turns + format_prompt(tokenizer, question, context)
+    messages = [
+        message
+        for user, assistant in history
+        for message in (
+            {"role": "user", "content": user},
+            {"role": "assistant", "content": assistant},
+        )
+    ]
+    content = f"{context}\n\n{question}" if context else question
+    messages.append({"role": "user", "content": content})
+    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
 
 class Asker:
@@ -122,7 +157,7 @@ class Asker:
         self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(
             resolve_precision(precision)
         )
-        self._generated: dict[tuple[str, str | None, str], str] = {}
+        self._generated: dict[Question, str] = {}
         self._logprob: dict[Question, float] = {}
 
     def for_model(self, loaded: LoadedModel) -> Asker:
@@ -132,7 +167,7 @@ class Asker:
 
     def _prompt_ids(self, q: Question) -> list[int]:
         context = self.guard.wrap(q.context) if self.guard else q.context
-        text = format_prompt(self.tokenizer, q.question, context) + q.prefill
+        text = conversation_prompt(self.tokenizer, q.history, q.question, context) + q.prefill
         special = not uses_chat_template(self.tokenizer)
         return self.tokenizer(text, add_special_tokens=special)["input_ids"]
 
@@ -156,18 +191,14 @@ class Asker:
         try:
             with autocast:
                 new = list(
-                    dict.fromkeys(
-                        (q.question, q.context, q.prefill)
-                        for q in questions
-                        if (q.question, q.context, q.prefill) not in self._generated
-                    )
+                    dict.fromkeys(q.asked for q in questions if q.asked not in self._generated)
                 )
                 if new:
-                    ids = [self._prompt_ids(Question(qq, "", c, p)) for qq, c, p in new]
+                    ids = [self._prompt_ids(q) for q in new]
                     texts = generate_from_ids(self.model, self.tokenizer, ids, self.max_new_tokens)
                     if self.guard is not None:
                         texts = self.guard.filter(
-                            [q for q, _, _ in new], [c for _, c, _ in new], texts
+                            [q.question for q in new], [q.context for q in new], texts
                         )
                     self._generated.update(zip(new, texts, strict=True))
                 unscored = list(dict.fromkeys(q for q in questions if q not in self._logprob))
@@ -187,7 +218,7 @@ class Asker:
     def answers(self, questions: Sequence[Question]) -> list[str]:
         """The greedy continuation of each question (after its prefill), in order."""
         self._fill(questions)
-        return [self._generated[(q.question, q.context, q.prefill)] for q in questions]
+        return [self._generated[q.asked] for q in questions]
 
     def score(self, questions: Sequence[Question]) -> Score:
         """Accuracy and probability of the expected answers (0 questions: an error)."""
