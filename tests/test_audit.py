@@ -51,6 +51,7 @@ def test_registry_names_every_attack_of_the_issue():
         "multihop",
         "crosslingual",
         "jailbreak",
+        "tamper",
     }
     assert resolve_attacks("all") == list(ATTACKS)
     assert resolve_attacks("relearn, quantize") == ["relearn", "quantize"]
@@ -232,3 +233,30 @@ def test_audit_rejects_unknown_attack_with_one_line(
     assert err.strip().startswith("error:") and "unknown attack 'x'" in err
     assert len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_tamper_on_retained_facts_brings_ga_forgotten_facts_back_step_by_step(
+    ga_model: Path, tiny_target: Path, tiny_oracle: Path, forget, bench_dir: Path
+):
+    retain = load_records(bench_dir / "retain90.jsonl")
+    ctx = AuditContext(
+        forget=forget,
+        holdout=[],
+        retain=retain,
+        target=str(tiny_target),
+        relearn_lr=3e-4,
+        precision="fp32",
+    )
+    models = {"model": str(ga_model), "oracle": str(tiny_oracle), "target": str(tiny_target)}
+    document = run_audit(models, ctx, ["tamper"])
+    entry = document["attacks"]["tamper"]
+    assert entry["settings"]["steps"] == [8, 16, 64]
+    variant = entry["variants"]["retain"]
+    curve = list(variant["model"]["curve"].values())
+    assert list(variant["model"]["curve"]) == [8, 16, 64]
+    assert curve == sorted(curve)  # monotone in steps
+    assert curve[-1] > variant["model"]["before"]["accuracy"] + 0.3
+    # The oracle never had the facts: the same fine-tune teaches it none of them.
+    assert max(variant["oracle"]["curve"].values()) <= 0.1
+    assert document["audit"]["worst_uplift_vs_oracle"]["attack"] == "tamper"
+    assert document["audit"]["worst_recovery"]["value"] > 0.3

@@ -522,6 +522,7 @@ def audit(
     retain: str | Path | None = None,
     holdout: str | Path | None = None,
     attacks: str | list[str] = "all",
+    budget: str = "small",
     relearn_steps: int = 16,
     relearn_lr: float = 2e-5,
     seed: int = 0,
@@ -545,6 +546,8 @@ def audit(
 
     if precision not in ("fp32", "bf16", "fp16", "auto"):
         raise ObliviateError(f"unknown precision {precision!r}; use fp32, bf16, fp16 or auto")
+    if budget not in ("small", "full"):
+        raise ObliviateError(f"unknown budget {budget!r}; use small or full")
     if relearn_steps <= 0 or not relearn_lr > 0:
         raise ObliviateError("--relearn-steps and --relearn-lr must be positive")
     names = resolve_attacks(attacks)
@@ -554,6 +557,8 @@ def audit(
     context = AuditContext(
         forget=[r for r in splits["forget"] if not r.is_text],
         holdout=[r for r in splits.get("holdout", []) if not r.is_text],
+        retain=[r for r in splits.get("retain", []) if not r.is_text],
+        budget=budget,
         target=target,
         seed=seed,
         precision=precision,
@@ -583,6 +588,7 @@ def audit(
     inputs = {k: v for k, v in inputs.items() if v is not None}
     settings = {
         "attacks": names,
+        "budget": budget,
         "split": split,
         "relearn_steps": relearn_steps,
         "relearn_lr": relearn_lr,

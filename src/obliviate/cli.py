@@ -338,6 +338,10 @@ def audit(
     holdout: Annotated[
         Path | None, typer.Option(help="Your own never-trained records (the control).")
     ] = None,
+    budget: Annotated[
+        str | None,
+        typer.Option(help="small (default) or full: step counts and sample sizes of attacks."),
+    ] = None,
     relearn_steps: Annotated[
         int | None, typer.Option(help="Fine-tuning steps of the relearn attack (16).")
     ] = None,
@@ -378,6 +382,7 @@ def audit(
         retain=s.get("retain"),
         holdout=s.get("holdout"),
         attacks=s.get("attacks") or "all",
+        budget=s.get("budget") or "small",
         relearn_steps=s.get("relearn_steps") or 16,
         relearn_lr=s.get("relearn_lr") or 2e-5,
         seed=s.get("seed") or 0,

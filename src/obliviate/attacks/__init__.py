@@ -10,6 +10,7 @@ from obliviate.attacks import (  # noqa: F401  (registration side effect)
     probes,
     quantize,
     relearn,
+    tamper,
 )
 from obliviate.attacks.audit import resolve_attacks, run_audit
 from obliviate.attacks.base import ATTACKS, AuditContext, register_attack

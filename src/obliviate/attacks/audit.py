@@ -126,6 +126,28 @@ def _worst_case(attacks: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
     }
 
 
+def worst_figures(attacks: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The largest uplift over the oracle and the largest recovery over every attack
+    variant, each with where it happened: the audit's result is its weakest point."""
+    found: dict[str, Any] = {"worst_uplift_vs_oracle": None, "worst_recovery": None}
+    for figure, key in (
+        ("uplift_vs_oracle", "worst_uplift_vs_oracle"),
+        ("recovery", "worst_recovery"),
+    ):
+        for name, entry in attacks.items():
+            for variant, figures in entry.get("variants", {}).items():
+                value = (
+                    figures.get(figure)
+                    if figure == "uplift_vs_oracle"
+                    else figures["model"].get(figure)
+                )
+                if value is None:
+                    continue
+                if found[key] is None or value > found[key]["value"]:
+                    found[key] = {"value": value, "attack": name, "variant": variant}
+    return found
+
+
 def leak_rates(document: dict[str, Any]) -> dict[str, float]:
     """The fraction of forget questions whose answer still holds the fact, asked plainly
     and under each attack variant (the model's accuracy after the attack)."""
@@ -223,6 +245,7 @@ def run_audit(
     worst = _worst_case(document["attacks"])
     if worst is not None:
         document["worst_case"] = worst
+    document["audit"] = worst_figures(document["attacks"])
     if guard is not None:
         document["guard"] = guard.to_json() | guard_figures | {"leak_rate": leak_rates(document)}
     document["cost"] = {

@@ -94,6 +94,8 @@ class AuditContext:
 
     forget: list[Record]
     holdout: list[Record]
+    retain: list[Record] = field(default_factory=list)
+    """Retained facts (the tamper attack fine-tunes on them)."""
     target: str | None = None
     """The target's spec, for attacks that compare weights with it (quantize)."""
     seed: int = 0

@@ -7,11 +7,6 @@ removed comes back no faster than in the oracle, which never had it.
 
 from __future__ import annotations
 
-import copy
-import dataclasses
-import tempfile
-from pathlib import Path
-
 from obliviate.attacks.base import (
     Asker,
     AttackOutput,
@@ -22,10 +17,8 @@ from obliviate.attacks.base import (
     register_attack,
     split_people,
 )
-from obliviate.methods import FineTune
-from obliviate.models.encoding import encode_fact
+from obliviate.attacks.finetuning import fine_tuned_copy
 from obliviate.models.loader import LoadedModel
-from obliviate.train.loop import TrainConfig, train
 
 
 def _settings(ctx: AuditContext) -> dict:
@@ -47,22 +40,6 @@ def _settings(ctx: AuditContext) -> dict:
 def relearn(ctx: AuditContext, loaded: LoadedModel, asker: Asker, role: str) -> AttackOutput:
     shown, held_out = split_people(ctx.forget, ctx.seed)
     before = asker.score(plain(held_out))
-    attacked = copy.deepcopy(loaded.model)
-    config = TrainConfig(
-        max_steps=ctx.relearn_steps,
-        lr=ctx.relearn_lr,
-        batch_size=ctx.relearn_batch_size,
-        scheduler="constant",
-        seed=ctx.seed,
-        precision="fp32" if ctx.precision == "fp32" else "auto",
-        checkpoint_every=0,
-    )
-    encoded = [encode_fact(loaded.tokenizer, r.prompt, r.answer) for r in shown]
-    with tempfile.TemporaryDirectory(prefix="obliviate-relearn-") as work:
-        train(
-            attacked, FineTune(), encoded, None, config, loaded.tokenizer.pad_token_id, Path(work)
-        )
-    relearned = dataclasses.replace(loaded, model=attacked)
+    relearned = fine_tuned_copy(loaded, shown, ctx, ctx.relearn_steps)
     after = asker.for_model(relearned).score(plain(held_out))
-    del attacked
     return {"default": VariantResult(Measurement(before, after, {"trained_records": len(shown)}))}

@@ -10,12 +10,16 @@ import base64
 from html import escape
 from typing import Any
 
-from obliviate.report.load import ATTACKS, Attack, Outcome, ReportModel, Variant
+from obliviate.report.load import ATTACKS, Attack, Guard, Outcome, ReportModel, Variant
 from obliviate.report.plots import Plot, attack_plot, roc_plot, split_bars, tradeoff_plot
 from obliviate.report.summary import (
+    AIM,
     COLUMNS,
     MISSING,
+    aim_figures,
+    aim_met,
     format_figure,
+    percent,
     signed,
     summary_rows,
     worst_case,
@@ -48,14 +52,16 @@ figure { margin: 8px 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption, p.caption { color: #555; font-size: 13.5px; margin-top: 6px; max-width: 900px; }
 p.empty { color: #777; font-style: italic; }
+details pre { white-space: pre-wrap; font-size: 12.5px; background: #f7f7f7; padding: 8px; }
 """
 
 
 def render(models: list[ReportModel]) -> str:
     """The whole page for ``models`` (targets first, then runs, then oracles).
 
-    The evaluation sections are left out when every run is an audit only, and the attacks
-    section when none is an audit: a section with nothing to show in any run is noise.
+    The evaluation sections are left out when every run is an audit only, the attacks
+    section when none is an audit and the guard section when no run was guarded: a section
+    with nothing to show in any run is noise.
     """
     runs = [m for m in models if m.role == "run"]
     names = ", ".join(escape(m.name) for m in runs)
@@ -90,6 +96,8 @@ def render(models: list[ReportModel]) -> str:
         ]
     if any(m.attacks for m in models):
         parts.append(_attacks(models))
+    if any(m.guard for m in models):
+        parts.append(_guards(models))
     if any(m.evaluated for m in models):
         parts.append(_examples(models))
     parts.append("</main>\n</body>\n</html>\n")
@@ -273,6 +281,105 @@ def _before_after(outcome: Outcome) -> str:
     if outcome.before is None and outcome.after is None:
         return MISSING
     return f"{format_figure(outcome.before)} → {format_figure(outcome.after)}"
+
+
+def _guards(models: list[ReportModel]) -> str:
+    """Each guarded run's leak and false-refusal rates against the aim, and the guard."""
+    runs = "\n".join(_guard(m.name, m.guard) for m in models if m.guard is not None)
+    return _section("Guard", f'<p class="caption">{escape(AIM)}</p>\n{runs}')
+
+
+def _guard(name: str, guard: Guard) -> str:
+    tables = f"<div>{_leak_table(guard)}</div><div>{_refusal_table(guard)}</div>"
+    return "\n".join(
+        [
+            f"<h3>{escape(name)}</h3>",
+            f'<p class="caption">{_make_up(guard)}</p>',
+            f"<p><b>Aim:</b> {_aim(guard)}</p>",
+            f'<div class="side">{tables}</div>',
+            _costs(guard),
+            _context(guard),
+        ]
+    )
+
+
+def _make_up(guard: Guard) -> str:
+    """The components, and each filter's threshold with the rate it was calibrated to."""
+    parts = [f"Components: <b>{escape(', '.join(guard.components) or MISSING)}</b>."]
+    for name, filter_ in guard.filters.items():
+        questions = f" of {filter_.n:.0f}" if filter_.n is not None else ""
+        parts.append(
+            f"{escape(name.replace('_', ' ').capitalize())}: threshold "
+            f"{format_figure(filter_.threshold)}, refuses {percent(filter_.rate)}{questions} "
+            f"retained calibration questions (target {percent(filter_.target_rate)})."
+        )
+    return " ".join(parts)
+
+
+def _aim(guard: Guard) -> str:
+    met = aim_met(guard)
+    if met is None:
+        mark = "not judged"
+    elif met:
+        mark = '<span class="ok">✓</span> met'
+    else:
+        mark = '<span class="bad">✗</span> missed'
+    return f"{mark}: {escape(aim_figures(guard))}."
+
+
+def _leak_table(guard: Guard) -> str:
+    """One row per question set or attack variant; the worst one shaded."""
+    if not guard.leak_rate:
+        return '<p class="empty">No leak rates in this run.</p>'
+    worst = guard.worst_leak
+    rows = []
+    for key, rate in guard.leak_rate.items():
+        is_worst = worst is not None and key == worst[0]
+        label = f"{escape(key)} (worst)" if is_worst else escape(key)
+        css = ' class="worst"' if is_worst else ""
+        rows.append(f'<tr{css}><td>{label}</td><td class="num">{percent(rate)}</td></tr>\n')
+    return _table(["questions asked", "leak rate ↓"], rows)
+
+
+def _refusal_table(guard: Guard) -> str:
+    """False refusals per split beside the rate the filters were calibrated to."""
+    if not guard.false_refusal_rate:
+        return '<p class="empty">No false-refusal rates in this run.</p>'
+    target = percent(guard.target_rate)
+    rows = [
+        f'<tr><td>{escape(split)}</td><td class="num">{percent(rate)}</td>'
+        f'<td class="num">{target}</td></tr>\n'
+        for split, rate in guard.false_refusal_rate.items()
+    ]
+    return _table(["split", "false refusals ↓", "calibration target"], rows)
+
+
+def _costs(guard: Guard) -> str:
+    """What the filters replaced and the time the guard costs, where the run measured it."""
+    parts = []
+    if guard.filtered:
+        counts = ", ".join(
+            f"{escape(name)} {format_figure(count, 0)}" for name, count in guard.filtered.items()
+        )
+        parts.append(f"Filtered (questions or answers replaced): {counts}.")
+    if guard.filter_ms is not None:
+        parts.append(f"Filter time {format_figure(guard.filter_ms, 1)} ms per answer.")
+    if guard.added_latency_ms is not None:
+        parts.append(
+            f"Added latency {format_figure(guard.added_latency_ms, 1)} ms per question "
+            "(with the guard minus without)."
+        )
+    return f'<p class="caption">{" ".join(parts)}</p>' if parts else ""
+
+
+def _context(guard: Guard) -> str:
+    """The instruction the guard puts before every question, folded away: it is long."""
+    if not guard.context:
+        return ""
+    return (
+        "<details><summary>The guard's context (put before every question)</summary>"
+        f"<pre>{escape(guard.context)}</pre></details>"
+    )
 
 
 def _examples(models: list[ReportModel]) -> str:

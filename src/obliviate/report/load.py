@@ -5,7 +5,8 @@ A report shows each run given plus the target (the model before unlearning) and 
 Several runs usually share one target and one oracle, so references are de-duplicated by
 their ``model`` field. A document needs ``splits`` (an evaluation, ``obliviate eval``) or
 ``attacks`` (``obliviate audit``), or both: every other figure may be missing, and the
-report shows it as "—".
+report shows it as "—". Either may carry ``guard``: the figures of the model behind an
+inference-time guard, which the report shows apart so they are not read as the bare model's.
 """
 
 from __future__ import annotations
@@ -69,6 +70,47 @@ class Attack:
 
 
 @dataclass(frozen=True)
+class Calibration:
+    """A guard filter's threshold and how it was set: the lowest at which ``rate`` (at
+    most ``target_rate``) of ``n`` retained calibration questions are refused."""
+
+    threshold: float | None
+    target_rate: float | None
+    rate: float | None
+    n: float | None
+
+
+@dataclass(frozen=True)
+class Guard:
+    """What a run's ``guard`` part says: the guard's make-up and calibration, and the
+    leak and false-refusal rates of the model behind it (``None`` or empty when missing)."""
+
+    components: tuple[str, ...]
+    #: The false-refusal rate the filters were calibrated to (``config.false_refusal_rate``).
+    target_rate: float | None
+    #: ``input_filter`` and/or ``output_filter``, those the guard had on.
+    filters: dict[str, Calibration]
+    #: The instruction put before every question, shown so a reader can judge it.
+    context: str
+    #: Fraction of forget questions whose answer still holds the fact, per question set
+    #: (eval) or attack variant (audit).
+    leak_rate: dict[str, float | None]
+    #: Fraction of answers that decline, per retained or general split.
+    false_refusal_rate: dict[str, float | None]
+    #: How many questions or answers each filter replaced.
+    filtered: dict[str, float | None]
+    filter_ms: float | None
+    #: Time per question with the guard minus without (audit only).
+    added_latency_ms: float | None
+
+    @property
+    def worst_leak(self) -> tuple[str, float] | None:
+        """The highest leak rate and its key (the first on a tie), or None without any."""
+        rates = [(key, rate) for key, rate in self.leak_rate.items() if rate is not None]
+        return max(rates, key=lambda item: item[1]) if rates else None
+
+
+@dataclass(frozen=True)
 class ReportModel:
     """One model's results and how the report names and marks it."""
 
@@ -79,6 +121,8 @@ class ReportModel:
     source: str
     #: The audit attacks of a run's ``attacks``, in the order the document lists them.
     attacks: tuple[Attack, ...] = ()
+    #: The guard the run's model was evaluated or attacked behind, if any.
+    guard: Guard | None = None
 
     @property
     def evaluated(self) -> bool:
@@ -172,6 +216,48 @@ def _outcome(value: Any) -> Outcome:
     )
 
 
+def read_guard(document: dict[str, Any]) -> Guard | None:
+    """The run's ``guard`` part, or None when the model ran bare (no or a null ``guard``)."""
+    guard = document.get("guard")
+    if not isinstance(guard, dict):
+        return None
+    config = mapping(guard.get("config"))
+    components = config.get("components")
+    filters = {
+        name: _calibration(guard[name])
+        for name in ("input_filter", "output_filter")
+        if isinstance(guard.get(name), dict)
+    }
+    # The filters' own record of the target stands in when the config's is missing.
+    targets = [number(config.get("false_refusal_rate"))] + [f.target_rate for f in filters.values()]
+    return Guard(
+        components=tuple(map(str, components)) if isinstance(components, list) else (),
+        target_rate=next((t for t in targets if t is not None), None),
+        filters=filters,
+        context=str(guard.get("context") or ""),
+        leak_rate=_figures(guard.get("leak_rate")),
+        false_refusal_rate=_figures(guard.get("false_refusal_rate")),
+        filtered=_figures(guard.get("filtered")),
+        filter_ms=number(guard.get("filter_ms_per_answer")),
+        added_latency_ms=number(guard.get("added_latency_ms")),
+    )
+
+
+def _calibration(entry: dict[str, Any]) -> Calibration:
+    calibration = mapping(entry.get("calibration"))
+    return Calibration(
+        threshold=number(entry.get("threshold")),
+        target_rate=number(calibration.get("target_rate")),
+        rate=number(calibration.get("rate")),
+        n=number(calibration.get("n")),
+    )
+
+
+def _figures(value: Any) -> dict[str, float | None]:
+    """A JSON object of figures by name, each a number or None (null or malformed)."""
+    return {str(key): number(figure) for key, figure in mapping(value).items()}
+
+
 def _finite(values: Any) -> list[float]:
     if not isinstance(values, list):
         return []
@@ -217,7 +303,7 @@ def load_models(runs: list[Path]) -> list[ReportModel]:
     names = _unique_names([Path(run) for run in runs])
     documents = [read_results(Path(run)) for run in runs]
     loaded = [
-        ReportModel(name, "run", document, name, read_attacks(document))
+        ReportModel(name, "run", document, name, read_attacks(document), read_guard(document))
         for name, document in zip(names, documents, strict=True)
     ]
     seen = {str(document.get("model")) for document in documents if document.get("model")}

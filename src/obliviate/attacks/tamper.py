@@ -1,0 +1,73 @@
+"""``tamper``: fine-tune on data that does not hold the forgotten facts, and watch them.
+
+A model is fine-tuned after release — on its owner's data, on a provider's update. If
+training on *retained* facts, or on unrelated general questions, brings the forgotten
+answers back, the unlearning only suppressed them, and any later fine-tune lifts the
+suppression (Che et al. and Łucki et al. find a few dozen steps undo most methods). The
+curve — forget accuracy after 8, 16, 64 (and, with ``--budget full``, 256) steps — is
+measured for the oracle under the same budget beside it.
+"""
+
+from __future__ import annotations
+
+from obliviate.attacks.base import (
+    Asker,
+    AttackOutput,
+    AuditContext,
+    Measurement,
+    NotApplicable,
+    Score,
+    VariantResult,
+    plain,
+    register_attack,
+)
+from obliviate.attacks.finetuning import fine_tuned_copy
+from obliviate.data.records import Record
+from obliviate.data.world_facts import world_records
+from obliviate.models.loader import LoadedModel
+
+STEPS = {"small": (8, 16, 64), "full": (8, 16, 64, 256)}
+
+
+def _data(ctx: AuditContext) -> dict[str, list[Record]]:
+    """The tampering sets: retained facts, and general questions with no person in them."""
+    sets = {"retain": [r for r in ctx.retain if not r.is_text], "general": world_records()}
+    return {name: records for name, records in sets.items() if records}
+
+
+def _curve(
+    ctx: AuditContext, loaded: LoadedModel, asker: Asker, records: list[Record]
+) -> tuple[Score, dict[int, float]]:
+    """Forget accuracy after each checkpoint of one continuous fine-tune on ``records``."""
+    checkpoints = STEPS[ctx.budget]
+    questions = plain(ctx.forget)
+    scores: dict[int, Score] = {}
+
+    def measure(step: int, tuned: LoadedModel) -> None:
+        if step in checkpoints:
+            scores[step] = asker.for_model(tuned).score(questions)
+
+    fine_tuned_copy(loaded, records, ctx, max(checkpoints), on_step=measure)
+    return scores[max(checkpoints)], {step: s.accuracy for step, s in sorted(scores.items())}
+
+
+@register_attack(
+    "tamper",
+    "fine-tune on retained facts or general questions (8–256 steps), ask the forget questions",
+    lambda ctx: {
+        "steps": list(STEPS[ctx.budget]),
+        "lr": ctx.relearn_lr,
+        "batch_size": ctx.relearn_batch_size,
+        "data": ["retain", "general (the built-in world questions)"],
+    },
+)
+def tamper(ctx: AuditContext, loaded: LoadedModel, asker: Asker, role: str) -> AttackOutput:
+    sets = _data(ctx)
+    if not sets:
+        raise NotApplicable("no retained or general records to fine-tune on")
+    before = asker.score(plain(ctx.forget))
+    out: AttackOutput = {}
+    for name, records in sets.items():
+        after, curve = _curve(ctx, loaded, asker, records)
+        out[name] = VariantResult(Measurement(before, after, {"curve": curve}))
+    return out
