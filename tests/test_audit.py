@@ -52,6 +52,7 @@ def test_registry_names_every_attack_of_the_issue():
         "crosslingual",
         "jailbreak",
         "tamper",
+        "diff",
     }
     assert resolve_attacks("all") == list(ATTACKS)
     assert resolve_attacks("relearn, quantize") == ["relearn", "quantize"]
@@ -260,3 +261,18 @@ def test_tamper_on_retained_facts_brings_ga_forgotten_facts_back_step_by_step(
     assert max(variant["oracle"]["curve"].values()) <= 0.1
     assert document["audit"]["worst_uplift_vs_oracle"]["attack"] == "tamper"
     assert document["audit"]["worst_recovery"]["value"] > 0.3
+
+
+def test_diff_singles_out_the_forget_set_and_is_chance_against_itself(
+    ga_model: Path, tiny_target: Path, tiny_oracle: Path, forget, holdout, bench_dir: Path
+):
+    retain = load_records(bench_dir / "retain90.jsonl")
+    ctx = AuditContext(
+        forget=forget, holdout=holdout, retain=retain, target=str(tiny_target), precision="fp32"
+    )
+    models = {"model": str(ga_model), "oracle": str(tiny_oracle), "target": str(tiny_target)}
+    variant = run_audit(models, ctx, ["diff"])["attacks"]["diff"]["variants"]["default"]
+    assert variant["target"]["auc"] == 0.5  # a model against itself gives nothing away
+    assert variant["model"]["auc"] > 0.7  # ascent on the forget set marks it out
+    assert variant["model"]["after"]["accuracy"] > variant["target"]["after"]["accuracy"]
+    assert variant["oracle"]["auc"] > 0.5  # even exact retraining leaves a trace

@@ -5,6 +5,7 @@ returns its variants' measurements, then add its module name to the import below
 """
 
 from obliviate.attacks import (  # noqa: F401  (registration side effect)
+    diff,
     in_context,
     jailbreak,
     probes,
