@@ -230,7 +230,7 @@ def _audit(run: ReportModel) -> str:
     return (
         f"<h3>{escape(run.name)}</h3>\n"
         f'<p class="caption">Attacked: {specs or MISSING}.{took}</p>\n'
-        f"{_table(headings, rows, 'attacks')}\n{worst}\n"
+        f"{worst}\n{_table(headings, rows, 'attacks')}\n"
         '<p class="caption">The shaded row of each attack is its worst variant, which '
         "stands for it in the chart; grey control rows are the same attack on holdout "
         "people, whom no model was trained on.</p>"

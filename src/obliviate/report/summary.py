@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from obliviate.report.load import Guard, ReportModel, mapping
+from obliviate.report.load import Guard, ReportModel, mapping, number
 
 MISSING = "—"
 
@@ -123,4 +123,9 @@ def worst_case(run: ReportModel) -> str | None:
     variant = f" ({case['variant']})" if case.get("variant") else ""
     uplift = signed(run.figure("worst_case", "uplift_vs_oracle"))
     recovery = format_figure(run.figure("worst_case", "recovery"))
-    return f"{case['attack']}{variant}: uplift vs oracle {uplift}, recovery {recovery}"
+    line = f"{case['attack']}{variant}: uplift vs oracle {uplift}, recovery {recovery}"
+    largest = mapping(mapping(run.results.get("audit")).get("worst_recovery"))
+    if largest.get("attack") and number(largest.get("value")) is not None:
+        where = f"{largest['attack']} ({largest.get('variant')})"
+        line += f"; largest recovery {format_figure(number(largest['value']))} by {where}"
+    return line
