@@ -53,6 +53,8 @@ def test_registry_names_every_attack_of_the_issue():
         "jailbreak",
         "tamper",
         "diff",
+        "format",
+        "clues",
     }
     assert resolve_attacks("all") == list(ATTACKS)
     assert resolve_attacks("relearn, quantize") == ["relearn", "quantize"]

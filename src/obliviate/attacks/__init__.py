@@ -5,7 +5,9 @@ returns its variants' measurements, then add its module name to the import below
 """
 
 from obliviate.attacks import (  # noqa: F401  (registration side effect)
+    clues,
     diff,
+    formats,
     in_context,
     jailbreak,
     probes,
