@@ -1,7 +1,8 @@
 """Guards on the default model: leak rate under attack and false refusals, side by side.
 
     .venv/bin/python benchmarks/guard.py [--work runs/bench-methods] \
-        [--unlearned grad_diff] [--guards prefix,icul,input_filter,output_filter,all]
+        [--guards prefix,icul,input_filter,output_filter,all] \
+        [--unlearned grad_diff] [--unlearned-guards none,input_filter+output_filter,all]
 
 Uses the target and the unlearned model of ``benchmarks/methods.py`` (run it first). Each
 row is one model, bare or behind one guard, attacked with the prompt-side attacks
@@ -9,7 +10,9 @@ row is one model, bare or behind one guard, attacked with the prompt-side attack
 cross-lingual questions) on forget10; a row's leak rate under an attack is the fraction
 of forget questions whose answer still contains the fact, at the attack's worst
 variant. False refusals are measured on retain90 (its first 100 records), neighbors and
-world. Prints one Markdown table, also written to ``WORK/guard.md``.
+world. A guard list is comma-separated; ``+`` joins components into one guard, ``none``
+is the bare model and an empty list skips those rows. Prints one Markdown table, also
+written to ``WORK/guard.md``.
 """
 
 from __future__ import annotations
@@ -65,18 +68,24 @@ def row(model_name: str, spec: str, guard_spec: str | None, splits: dict) -> lis
     ]  # fmt: skip
 
 
+def guard_specs(listed: str) -> list[str | None]:
+    """``"none,input_filter+output_filter"`` → ``[None, "input_filter,output_filter"]``."""
+    names = [name.strip() for name in listed.split(",") if name.strip()]
+    return [None if name == "none" else name.replace("+", ",") for name in names]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("runs/bench-methods"))
+    parser.add_argument("--guards", default="none,prefix,icul,input_filter,output_filter,all")
     parser.add_argument("--unlearned", default="grad_diff")
-    parser.add_argument("--guards", default="prefix,icul,input_filter,output_filter,all")
+    parser.add_argument("--unlearned-guards", default="none,input_filter+output_filter,all")
     args = parser.parse_args()
     demo = args.work / "demo"
     splits = api.evaluation_splits(demo / "bench", "forget10")
-    guards = args.guards.split(",")
-    plan = [("target", demo / "target", g) for g in (None, *guards)]
+    plan = [("target", demo / "target", g) for g in guard_specs(args.guards)]
     unlearned = args.work / args.unlearned / "model"
-    plan += [(args.unlearned, unlearned, g) for g in (None, "all")]
+    plan += [(args.unlearned, unlearned, g) for g in guard_specs(args.unlearned_guards)]
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for name, spec, guard in plan:
         started = time.perf_counter()

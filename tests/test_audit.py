@@ -55,6 +55,7 @@ def test_registry_names_every_attack_of_the_issue():
         "diff",
         "format",
         "clues",
+        "probe",
     }
     assert resolve_attacks("all") == list(ATTACKS)
     assert resolve_attacks("relearn, quantize") == ["relearn", "quantize"]

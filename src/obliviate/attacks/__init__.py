@@ -10,6 +10,7 @@ from obliviate.attacks import (  # noqa: F401  (registration side effect)
     formats,
     in_context,
     jailbreak,
+    probe,
     probes,
     quantize,
     relearn,
