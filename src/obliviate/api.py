@@ -10,13 +10,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
+from accelerate.utils import broadcast_object_list
 
 from obliviate.data.loaders import load_records, save_records
 from obliviate.data.records import Record
+from obliviate.data.text import CHUNK_TOKENS, chunk_passages
 from obliviate.errors import ObliviateError
 from obliviate.evaluate.model_outputs import answer_logprobs
 from obliviate.methods import FineTune, Objective, build_method
-from obliviate.methods.base import TrainingContext
+from obliviate.methods.base import TrainingContext, mean_answer_logprob, per_example
 from obliviate.models.encoding import Encoded, encode_fact, encode_text
 from obliviate.models.loader import LoadedModel, load_model, model_fingerprint, save_model
 from obliviate.progress import progress_bar, say
@@ -25,12 +27,14 @@ from obliviate.train.loop import (
     TrainConfig,
     TrainSummary,
     apply_lora,
+    processes,
     resolve_precision,
     total_steps,
     train,
 )
 
 if TYPE_CHECKING:
+    from obliviate.evaluate.text import TextSettings
     from obliviate.guard.guard import Guard
 
 CACHE_VERSION = "1"
@@ -63,22 +67,47 @@ class RunResult:
     results: dict[str, Any] | None = None
 
 
-def resolve_data(data: str | Path) -> Path:
-    """A records file, or a benchmark directory (its ``full.jsonl``)."""
+def resolve_data(data: str | Path, text: bool = False) -> Path:
+    """A records file or folder, or a benchmark directory: its ``full.jsonl`` (every
+    person's facts) or, with ``text``, its ``full.text.jsonl`` (every person's passage)."""
     path = Path(data).expanduser()
-    if path.is_dir() and (path / "full.jsonl").is_file():
-        return path / "full.jsonl"
+    full = path / ("full.text.jsonl" if text else "full.jsonl")
+    if path.is_dir() and full.is_file():
+        return full
+    if text and (path / "full.jsonl").is_file():
+        raise ObliviateError(
+            f"{path} has no full.text.jsonl (made before benchmarks had passages); "
+            "make it again with `obliviate bench make`"
+        )
     return path
 
 
-def encode_records(loaded: LoadedModel, records: list[Record]) -> list[Encoded]:
-    """Tokenise once: facts mask the prompt, passages are all label."""
+def encode_records(
+    loaded: LoadedModel, records: list[Record], max_text_tokens: int = 512
+) -> list[Encoded]:
+    """Tokenise once: facts mask the prompt, passages are all label (cut at
+    ``max_text_tokens``, special tokens included: chunk long passages first)."""
     return [
-        encode_text(loaded.tokenizer, r.text)
+        encode_text(loaded.tokenizer, r.text, max_text_tokens)
         if r.is_text
         else encode_fact(loaded.tokenizer, r.prompt, r.answer)
         for r in records
     ]
+
+
+def _passage_logprob(loaded: LoadedModel, passages: list[Encoded]) -> float | None:
+    """Mean over passages of their mean per-token log-probability (None without passages)."""
+    if not passages:
+        return None
+    values = per_example(loaded.model, passages, loaded.tokenizer.pad_token_id, mean_answer_logprob)
+    return float(values.mean())
+
+
+def _from_main(value: Any) -> Any:
+    """``value`` as the main process has it, on every process: a decision read from the
+    main machine's disk (the fine-tune cache) must be the same on every machine."""
+    (value,) = broadcast_object_list([value])
+    return value
 
 
 def _weight_norms(model: torch.nn.Module) -> list[float]:
@@ -96,19 +125,33 @@ def _train_run(
     config: TrainConfig,
     overwrite: bool,
     resume: bool,
+    chunk_tokens: int,
 ) -> RunResult:
-    """Shared body of finetune and unlearn: load, train, check, save, publish."""
+    """Shared body of finetune and unlearn: load, train, check, save, publish.
+
+    Passages longer than ``chunk_tokens`` tokens are cut into chunks once the tokenizer
+    is known; every token of a passage (chunk) carries the loss.
+    """
     started = time.perf_counter()
+    # In a distributed launch every process loads and trains; the main one alone writes
+    # the run directory, so it may live on the main machine only.
+    main = processes().is_main_process
     primary_records = load_records(primary_path)
     retain_records = load_records(retain_path) if retain_path else None
-    run = RunDir(out, overwrite=overwrite, resume=resume)
+    run = RunDir(out, overwrite=overwrite, resume=resume, writer=main)
     say(f"loading model [bold]{model}[/bold]")
     loaded = load_model(model)
     loaded_seconds = time.perf_counter() - started
-    primary = encode_records(loaded, primary_records)
-    retain = encode_records(loaded, retain_records) if retain_records else None
+    primary_records = chunk_passages(primary_records, loaded.tokenizer, chunk_tokens)
+    if retain_records:
+        retain_records = chunk_passages(retain_records, loaded.tokenizer, chunk_tokens)
+    # chunk_tokens, plus room for a BOS and the EOS
+    primary = encode_records(loaded, primary_records, chunk_tokens + 2)
+    retain = encode_records(loaded, retain_records, chunk_tokens + 2) if retain_records else None
     facts = [r for r in primary_records if not r.is_text]
+    passages = [e for r, e in zip(primary_records, primary, strict=True) if r.is_text]
     forget_before = _mean(answer_logprobs(loaded.model, loaded.tokenizer, _pairs(facts)))
+    text_before = _passage_logprob(loaded, passages)
     objective.prepare(
         TrainingContext(
             loaded.model, loaded.tokenizer, primary, retain, primary_records, retain_records
@@ -125,11 +168,11 @@ def _train_run(
             "model": model,
             "method": objective.name,
             "method_params": objective.params(),
-            "data": {k: str(v) for k, v in inputs.items() if v},
+            "data": {k: str(v) for k, v in inputs.items() if v} | {"chunk_tokens": chunk_tokens},
             "train": asdict(config),
         },
     )
-    steps = total_steps(len(primary), config)
+    steps = total_steps(len(primary), config, processes().num_processes)
     with progress_bar(f"{command} ({objective.name})", steps) as advance:
         summary = train(
             loaded.model,
@@ -142,6 +185,13 @@ def _train_run(
             resume=resume,
             on_step=lambda step, _, logs: advance(step, f"loss {logs['loss']:.3f}"),
         )
+    if not main:  # the main process checks, saves and publishes the result
+        return RunResult(
+            out=run.out,
+            seconds=time.perf_counter() - started,
+            steps=summary.steps,
+            tokens=summary.tokens,
+        )
     if _weight_norms(loaded.model) == norms_before:
         raise ObliviateError(
             "training finished but no weight changed; raise --lr or --max-steps "
@@ -151,9 +201,12 @@ def _train_run(
         loaded.model = loaded.model.merge_and_unload()
     objective.finalize(loaded.model)
     forget_after = _mean(answer_logprobs(loaded.model, loaded.tokenizer, _pairs(facts)))
-    if forget_before is not None and abs(forget_after - forget_before) < 1e-6:
+    text_after = _passage_logprob(loaded, passages)
+    figures = [(forget_before, forget_after), (text_before, text_after)]
+    measured = [(b, a) for b, a in figures if b is not None]
+    if measured and all(abs(a - b) < 1e-6 for b, a in measured):
         raise ObliviateError(
-            "training finished but the answers' log-probability did not move; raise --lr or "
+            "training finished but the records' log-probability did not move; raise --lr or "
             "--max-steps (the run was not saved)"
         )
     save_model(loaded, run.path("model"))
@@ -162,6 +215,7 @@ def _train_run(
         "model": str(run.out),
         "method": objective.name,
         "primary_answer_logprob": {"before": forget_before, "after": forget_after},
+        "primary_text_logprob": {"before": text_before, "after": text_after},
         "cost": _cost(summary, seconds),
     }
     run.write_json("results.json", results)
@@ -218,7 +272,8 @@ def _manifest(
         "backend": {
             "device": "cuda" if torch.cuda.is_available() else "cpu",
             "precision": resolve_precision(config.precision),
-            "processes": int(os.environ.get("WORLD_SIZE", "1")),
+            "processes": processes().num_processes,
+            "distributed": processes().distributed_type.value,
             "torch_threads": torch.get_num_threads(),
         },
         "versions": package_versions(),
@@ -240,27 +295,34 @@ def finetune(
     overwrite: bool = False,
     resume: bool = False,
     use_cache: bool = True,
+    text: bool = False,
+    chunk_tokens: int = CHUNK_TOKENS,
 ) -> RunResult:
-    """Fine-tune ``model`` on ``data`` (NLL on answers): how targets and oracles are made.
+    """Fine-tune ``model`` on ``data`` (NLL on answers, or on every token of a passage): how
+    targets and oracles are made. ``text`` picks a benchmark directory's passages
+    (``full.text.jsonl``) instead of its facts: the text scenario's target.
 
     The finished run is cached by a hash of (base model, data, hyper-parameters); the
     same request again copies the cached run instead of training.
     """
     config = config or TrainConfig(epochs=5, lr=1e-4, batch_size=16)
-    data_path = resolve_data(data)
+    data_path = resolve_data(data, text)
     load_records(data_path)  # validate before hashing the model
-    key = finetune_cache_key(model, data_path, config)
+    key = finetune_cache_key(model, data_path, config, chunk_tokens)
     cached = cache_root() / "finetunes" / key
     out_path = Path(out).expanduser().resolve()
-    if use_cache and (cached / "model" / "config.json").is_file() and not resume:
-        RunDir(out_path, overwrite=overwrite)  # same checks on --out as a real run
-        staging = out_path.parent / f".{out_path.name}.partial"
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.copytree(cached, staging, copy_function=_link_or_copy)
-        if out_path.exists():
-            shutil.rmtree(out_path)
-        staging.rename(out_path)
-        say(f"reused cached fine-tune {key[:12]} (same base model, data and settings)")
+    main = processes().is_main_process
+    hit = use_cache and (cached / "model" / "config.json").is_file() and not resume
+    if _from_main(hit):
+        if main:
+            RunDir(out_path, overwrite=overwrite)  # same checks on --out as a real run
+            staging = out_path.parent / f".{out_path.name}.partial"
+            shutil.rmtree(staging, ignore_errors=True)
+            shutil.copytree(cached, staging, copy_function=_link_or_copy)
+            if out_path.exists():
+                shutil.rmtree(out_path)
+            staging.rename(out_path)
+            say(f"reused cached fine-tune {key[:12]} (same base model, data and settings)")
         return RunResult(out=out_path, seconds=0.0, steps=0, tokens=0, cached=True)
     result = _train_run(
         command="finetune",
@@ -272,8 +334,9 @@ def finetune(
         config=config,
         overwrite=overwrite,
         resume=resume,
+        chunk_tokens=chunk_tokens,
     )
-    if use_cache:
+    if use_cache and main:
         staging = cached.parent / f".{key}.partial"
         shutil.rmtree(staging, ignore_errors=True)
         shutil.copytree(result.out, staging, copy_function=_link_or_copy)
@@ -289,8 +352,11 @@ def _link_or_copy(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
-def finetune_cache_key(model: str, data_path: Path, config: TrainConfig) -> str:
-    """Content hash of what determines a fine-tune's weights."""
+def finetune_cache_key(
+    model: str, data_path: Path, config: TrainConfig, chunk_tokens: int = CHUNK_TOKENS
+) -> str:
+    """Content hash of what determines a fine-tune's weights (``chunk_tokens`` only when it
+    is not the default, so the fine-tunes cached before it existed stay valid)."""
     import hashlib
     import json
 
@@ -306,6 +372,10 @@ def finetune_cache_key(model: str, data_path: Path, config: TrainConfig) -> str:
         "data": sha256_path(data_path),
         "train": settings,
     }
+    if chunk_tokens != CHUNK_TOKENS:
+        payload["chunk_tokens"] = chunk_tokens
+    if processes().num_processes > 1:  # each process adds its micro-batches to every step
+        payload["processes"] = processes().num_processes
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -319,8 +389,13 @@ def unlearn(
     method_params: dict[str, Any] | None = None,
     overwrite: bool = False,
     resume: bool = False,
+    chunk_tokens: int = CHUNK_TOKENS,
 ) -> RunResult:
-    """Remove ``forget`` from ``model`` with ``method`` (keeping ``retain`` where it uses one)."""
+    """Remove ``forget`` from ``model`` with ``method`` (keeping ``retain`` where it uses one).
+
+    Facts and passages may both be forgotten or kept: passages (cut into chunks of at most
+    ``chunk_tokens`` tokens) carry the loss on every token, as MUSE's text scenario does.
+    """
     objective = build_method(method, method_params)
     if objective.uses_retain and retain is None:
         raise ObliviateError(f"method '{method}' needs retain data; pass --retain FILE")
@@ -334,6 +409,7 @@ def unlearn(
         config=config or TrainConfig(),
         overwrite=overwrite,
         resume=resume,
+        chunk_tokens=chunk_tokens,
     )
 
 
@@ -362,6 +438,26 @@ def retain_split_for(split: str) -> str | None:
     return f"retain{100 - int(share):02d}"
 
 
+def scenario_files(bench: str | Path, split: str, text: bool = False) -> dict[str, Path]:
+    """The benchmark files one scenario trains on: ``full`` (the target's data), ``forget``
+    (``split``) and ``retain`` (its complement, the oracle's data). ``text`` takes the
+    passages (``<split>.text.jsonl``) instead of the facts: MUSE's setting, where target
+    and oracle learn the people from prose and unlearning removes the prose."""
+    bench = Path(bench).expanduser()
+    kind = ".text" if text else ""
+    retain = retain_split_for(split)
+    if retain is None:
+        raise ObliviateError(f"split {split!r} is not a forget split; use e.g. forget10")
+    names = {"full": "full", "forget": split, "retain": retain}
+    files = {role: bench / f"{name}{kind}.jsonl" for role, name in names.items()}
+    for path in files.values():
+        if not path.is_file():
+            raise ObliviateError(
+                f"{path} not found; make the benchmark with `obliviate bench make`"
+            )
+    return files
+
+
 def _evenly(records: list[Record], limit: int | None) -> list[Record]:
     """An evenly spaced, deterministic sample of at most ``limit`` records."""
     if limit is None or len(records) <= limit:
@@ -380,7 +476,7 @@ def bench_splits(
     """
     bench = Path(bench).expanduser()
     if not (bench / f"{split}.jsonl").is_file():
-        available = sorted(p.stem for p in bench.glob("forget*.jsonl"))
+        available = sorted(p.stem for p in bench.glob("forget*.jsonl") if ".text" not in p.stem)
         hint = (
             f" (it has {', '.join(available)})"
             if available
@@ -426,6 +522,41 @@ def evaluation_splits(
     return splits
 
 
+def bench_passages(
+    bench: str | Path, split: str, max_per_split: int | None = None
+) -> dict[str, list[Record]]:
+    """A benchmark's passages by role: ``<file>.text.jsonl`` beside the forget split's file,
+    its retain split's and the holdout's (those the directory has)."""
+    bench = Path(bench).expanduser()
+    files = {"forget": split, "retain": retain_split_for(split), "holdout": "holdout"}
+    return {
+        role: _evenly(load_records(bench / f"{name}.text.jsonl"), max_per_split)
+        for role, name in files.items()
+        if name and (bench / f"{name}.text.jsonl").is_file()
+    }
+
+
+def evaluation_passages(
+    bench: str | Path | None,
+    split: str,
+    forget: str | Path | None = None,
+    retain: str | Path | None = None,
+    holdout: str | Path | None = None,
+    max_per_split: int | None = None,
+) -> dict[str, list[Record]]:
+    """The passages MUSE's text figures are computed on, by role (forget, retain, holdout).
+
+    A benchmark's passages, with the passages (``{"id", "text"}`` records) of the user's
+    own files taking precedence, role by role, as in ``evaluation_splits``. Empty when
+    there are none: the evaluation then stays a question-answer one.
+    """
+    found = bench_passages(bench, split, max_per_split) if bench is not None else {}
+    for role, path in (("forget", forget), ("retain", retain), ("holdout", holdout)):
+        if path is not None:
+            found[role] = _evenly([r for r in load_records(path) if r.is_text], max_per_split)
+    return {role: records for role, records in found.items() if records}
+
+
 def build_guard(spec: str | Path, splits: dict[str, list[Record]]) -> Guard:
     """The guard ``spec`` names, built for the forget split and calibrated on the retained
     questions (retain and neighbors) of ``splits``."""
@@ -450,20 +581,26 @@ def evaluate(
     precision: str = "fp32",
     guard: str | Path | None = None,
     overwrite: bool = False,
+    text_settings: TextSettings | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``model`` (and the oracle and target, sharing the work) into run dir ``out``.
 
     With ``guard`` (components or a YAML file, see ``obliviate.guard``) the model is
-    evaluated behind it, and ``results.json`` gains a ``guard`` part.
-    Writes ``results.json`` (see ``docs/evaluation.md``), ``report.html`` and ``report.md``.
+    evaluated behind it, and ``results.json`` gains a ``guard`` part. With forget
+    passages (``evaluation_passages``), it gains ``text``: MUSE's figures, measured as
+    ``text_settings`` say. Writes ``results.json`` (see ``docs/evaluation.md``),
+    ``report.html`` and ``report.md``.
     """
     from obliviate.evaluate.suite import evaluate_models, guard_figures, results_document
+    from obliviate.evaluate.text import TextSettings
     from obliviate.report import write_report
 
     if precision not in ("fp32", "bf16", "fp16", "auto"):
         raise ObliviateError(f"unknown precision {precision!r}; use fp32, bf16, fp16 or auto")
     started = time.perf_counter()
     splits = evaluation_splits(bench, split, forget, retain, holdout, max_per_split)
+    passages = evaluation_passages(bench, split, forget, retain, holdout, max_per_split)
+    text_settings = text_settings or TextSettings()
     built = build_guard(guard, splits) if guard is not None else None
     run = RunDir(out, overwrite=overwrite)
     models = {"model": model, "target": target, "oracle": oracle}
@@ -474,6 +611,8 @@ def evaluate(
         on_model=lambda n: say(f"evaluating {n}"),
         precision=precision,
         guards={"model": built} if built else None,
+        passages=passages,
+        text_settings=text_settings,
     )
     document = results_document(evaluations, main="model", split=split)
     if built is not None:
@@ -492,6 +631,7 @@ def evaluate(
             "precision": precision,
             "guard": None if guard is None else str(guard),
         }
+        | ({"text": asdict(text_settings)} if "text" in document else {})
         | {k: str(v) for k, v in inputs.items()},
     )
     run.write_json(
@@ -501,6 +641,7 @@ def evaluate(
             "models": models,
             "inputs": {k: {"path": str(v), "sha256": sha256_path(v)} for k, v in inputs.items()},
             "splits": {k: len(v) for k, v in splits.items()},
+            "passages": {k: len(v) for k, v in passages.items()},
             "versions": package_versions(),
             "timings": {"total_seconds": round(time.perf_counter() - started, 2)},
             "peak_rss_mb": round(peak_rss_mb(), 1),
@@ -660,10 +801,13 @@ def demo(
     finetune_config: TrainConfig | None = None,
     unlearn_config: TrainConfig | None = None,
     max_eval_per_split: int = 100,
+    text: bool = False,
 ) -> dict[str, Any]:
     """The whole story on one model: benchmark → target and oracle → unlearn → evaluate.
 
     Target and oracle fine-tunes are cached, so a second run only unlearns and evaluates.
+    With ``text``, target and oracle are fine-tuned on the people's passages and the
+    forget split's passages are unlearned (``scenario_files``); the same recipe serves.
     ``out`` is replaced by each demo run (atomically).
     """
     from obliviate.data.bench import make_benchmark
@@ -673,7 +817,7 @@ def demo(
     run = RunDir(out, overwrite=True)
     bench = run.path("bench")
     make_benchmark(bench, seed=seed, people=people)
-    retain_file = bench / f"{retain_split_for(split)}.jsonl"
+    files = scenario_files(bench, split, text)
     recipe = DEMO_RECIPES.get(model, DEMO_RECIPES["smollm2"])
     finetune_config = finetune_config or recipe.finetune
     unlearn_config = unlearn_config or recipe.unlearn
@@ -682,8 +826,8 @@ def demo(
         say("replaying the base model's own answers to general questions during fine-tuning")
         replay = self_replay_records(model, REPLAY_QUESTIONS)
     target_data, oracle_data = run.path("train/target.jsonl"), run.path("train/oracle.jsonl")
-    save_records(target_data, load_records(bench / "full.jsonl") + replay)
-    save_records(oracle_data, load_records(retain_file) + replay)
+    save_records(target_data, load_records(files["full"]) + replay)
+    save_records(oracle_data, load_records(files["retain"]) + replay)
     say("[bold]1/4[/bold] target: fine-tune on every fictitious person")
     target = finetune(model, target_data, run.path("target"), finetune_config)
     say("[bold]2/4[/bold] oracle: fine-tune on the retained people only (retrain gold standard)")
@@ -691,8 +835,8 @@ def demo(
     say(f"[bold]3/4[/bold] unlearn {split} from the target with {method}")
     unlearned = unlearn(
         str(target.out),
-        bench / f"{split}.jsonl",
-        retain_file,
+        files["forget"],
+        files["retain"],
         method,
         run.path("unlearned"),
         unlearn_config,
@@ -719,6 +863,7 @@ def demo(
             "seed": seed,
             "people": people,
             "split": split,
+            "text": text,
             "finetune": asdict(finetune_config),
             "unlearn": asdict(unlearn_config),
             "method_params": recipe.method_params.get(method, {}),
@@ -748,3 +893,103 @@ def demo(
     results["report"] = str(Path(results["out"]) / "report.html")
     results["cached"] = {"target": target.cached, "oracle": oracle.cached}
     return results
+
+
+def evaluate_behaviour(
+    model: str,
+    out: str | Path,
+    *,
+    bench: str | Path,
+    target: str | None = None,
+    judge: str | Path | None = None,
+    judge_label: str = "1",
+    max_per_split: int | None = None,
+    max_new_tokens: int = 64,
+    precision: str = "fp32",
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Harmful rates, over-refusal and utility of ``model`` on a behaviour benchmark (SKU's
+    setting, ``obliviate bench make --kind behaviour``), into run dir ``out``.
+
+    ``target`` is the model before unlearning: the utility ratios compare with it, and its
+    own harmful rates are kept beside. ``judge`` is a local sequence-classification model
+    to judge responses in place of the marker rule, ``judge_label`` its harmful label.
+    Writes ``results.json`` (``behaviour``, see ``docs/behaviour.md``),
+    ``behaviour_answers.jsonl`` (every response judged), ``config.yaml`` and
+    ``manifest.json``.
+    """
+    import json
+
+    from obliviate.data.behaviour import is_behaviour_bench
+    from obliviate.evaluate.behaviour import (
+        HARMFUL_SPLITS,
+        SPLITS,
+        behaviour_figures,
+        run_behaviour,
+    )
+    from obliviate.evaluate.judge import load_judge
+    from obliviate.evaluate.suite import run_cost
+
+    if precision not in ("fp32", "bf16", "fp16", "auto"):
+        raise ObliviateError(f"unknown precision {precision!r}; use fp32, bf16, fp16 or auto")
+    started = time.perf_counter()
+    bench = Path(bench).expanduser()
+    if not is_behaviour_bench(bench):
+        raise ObliviateError(
+            f"{bench} is not a behaviour benchmark (no harmful_train.jsonl); make one with "
+            "`obliviate bench make --kind behaviour`"
+        )
+    splits = {
+        name: _evenly(load_records(bench / f"{name}.jsonl"), max_per_split)
+        for name in SPLITS
+        if (bench / f"{name}.jsonl").is_file()
+    }
+    built = load_judge(judge, judge_label)
+    built.check([r for name in HARMFUL_SPLITS.values() for r in splits.get(name, [])])
+    run = RunDir(out, overwrite=overwrite)
+    models = {"model": model, "target": target}
+    models = {role: spec for role, spec in models.items() if spec is not None}
+    outputs = {}
+    for role, spec in models.items():
+        say(f"evaluating {role}")
+        outputs[role] = run_behaviour(load_model(spec), splits, max_new_tokens, precision)
+    figures, rows = behaviour_figures(splits, outputs["model"], built, outputs.get("target"))
+    provenance = run_cost(model)
+    seconds = round(time.perf_counter() - started, 2)
+    document: dict[str, Any] = {
+        "command": "eval",
+        "kind": "behaviour",
+        "model": model,
+        "target": target,
+        "method": provenance["method"],
+        "cost": provenance["cost"] | {"eval_seconds": seconds},
+        "behaviour": figures,
+    }
+    run.write_json("results.json", document)
+    run.path("behaviour_answers.jsonl").write_text(
+        "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8"
+    )
+    settings = {
+        "judge": None if judge is None else str(judge),
+        "judge_label": judge_label,
+        "max_per_split": max_per_split,
+        "max_new_tokens": max_new_tokens,
+        "precision": precision,
+    }
+    run.write_yaml(
+        "config.yaml", {"command": "eval", "models": models, "bench": str(bench), **settings}
+    )
+    run.write_json(
+        "manifest.json",
+        {
+            "command": "eval",
+            "models": models,
+            "inputs": {"bench": {"path": str(bench), "sha256": sha256_path(bench)}},
+            "records": {name: len(records) for name, records in splits.items()},
+            "versions": package_versions(),
+            "timings": {"total_seconds": seconds},
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+        },
+    )
+    document["out"] = str(run.publish())
+    return document

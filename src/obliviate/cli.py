@@ -27,7 +27,11 @@ app = typer.Typer(
 )
 #: Results go to standard output; progress and errors go to standard error.
 stdout = Console()
-bench_app = typer.Typer(help="The built-in benchmark of fictitious people.", no_args_is_help=True)
+bench_app = typer.Typer(
+    help="The built-in benchmarks: fictitious people (facts) and an invented guild's secret "
+    "procedures (behaviour).",
+    no_args_is_help=True,
+)
 app.add_typer(bench_app, name="bench")
 
 ModelOpt = Annotated[
@@ -55,7 +59,32 @@ ConfigOpt = Annotated[
 EpochsOpt = Annotated[float | None, typer.Option(help="Passes over the training/forget data.")]
 MaxStepsOpt = Annotated[int | None, typer.Option(help="Optimizer steps (overrides --epochs).")]
 LrOpt = Annotated[float | None, typer.Option(help="Peak learning rate.")]
-BatchOpt = Annotated[int | None, typer.Option(help="Examples per step (forget and retain each).")]
+BatchOpt = Annotated[
+    int | None,
+    typer.Option(help="Examples per micro-batch and process (forget and retain each)."),
+]
+GradAccumOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Micro-batches per step and process (1). A step takes batch size × this × "
+        "processes examples: N processes train as one with N times this."
+    ),
+]
+PrecisionOpt = Annotated[
+    str | None,
+    typer.Option(
+        metavar="[auto|bf16|fp16|fp32]",
+        help="Autocast dtype: auto (default: bf16 where the CPU or GPU computes it natively), "
+        "bf16, fp16 (GPU only) or fp32. Weights and optimizer state stay float32.",
+    ),
+]
+GradientCheckpointingOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--gradient-checkpointing/--no-gradient-checkpointing",
+        help="Recompute activations in the backward pass: less memory, ~1 more forward/step.",
+    ),
+]
 SeedOpt = Annotated[int | None, typer.Option(help="Random seed (batch order, init).")]
 LoraOpt = Annotated[
     bool | None, typer.Option("--lora/--no-lora", help="Train LoRA adapters (peft), then merge.")
@@ -95,6 +124,14 @@ OverwriteOpt = Annotated[
 ResumeOpt = Annotated[
     bool, typer.Option("--resume", help="Continue an interrupted run from its last checkpoint.")
 ]
+ChunkTokensOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="Cut passages longer than this many tokens into chunks (default 256); every "
+        "token of a passage carries the loss.",
+    ),
+]
 
 
 def _settings(config_file: Path | None, cli: dict[str, Any]) -> dict[str, Any]:
@@ -127,6 +164,11 @@ def _train_config(settings: dict[str, Any], defaults: dict[str, Any]):
     return TrainConfig(**values)
 
 
+def _chunking(settings: dict[str, Any]) -> dict[str, int]:
+    """``chunk_tokens`` for the API when it was given (the API's default otherwise)."""
+    return {"chunk_tokens": settings["chunk_tokens"]} if "chunk_tokens" in settings else {}
+
+
 def _require(settings: dict[str, Any], *names: str) -> None:
     for name in names:
         if settings.get(name) is None:
@@ -141,11 +183,36 @@ def bench_make(
     people: Annotated[
         int, typer.Option(help="Trained fictitious people (about 8 facts each); larger = slower.")
     ] = 40,
+    forget25: Annotated[
+        bool,
+        typer.Option(
+            "--forget25", help="Also write forget25/retain75, the largest request of a scale run."
+        ),
+    ] = False,
+    kind: Annotated[
+        str,
+        typer.Option(
+            metavar="[facts|behaviour]",
+            help="facts: fictitious people (TOFU's setting); behaviour: requests for an invented "
+            "guild's secret procedures, a behaviour to unlearn (SKU's setting).",
+        ),
+    ] = "facts",
+    size: Annotated[int, typer.Option(help="Behaviour: restricted items (8 requests each).")] = 24,
 ) -> None:
-    """Generate the built-in benchmark: fictitious people, their facts and TOFU-style splits."""
+    """Generate the built-in benchmark: fictitious people, their facts and TOFU-style splits,
+    each split also as passages (<split>.text.jsonl: one biography per person); or, with
+    --kind behaviour, harmful_train, harmful_unseen, normal and normal_near requests."""
     from obliviate.data.bench import make_benchmark
 
-    paths = make_benchmark(out, seed=seed, people=people)
+    if kind == "behaviour":
+        from obliviate.data.behaviour import make_behaviour_benchmark
+
+        paths = make_behaviour_benchmark(out, seed=seed, size=size)
+        stdout.print(f"wrote {len(paths)} files to {out}")
+        return
+    if kind != "facts":
+        raise ObliviateError(f"unknown benchmark kind {kind!r}; use facts or behaviour")
+    paths = make_benchmark(out, seed=seed, people=people, forget25=forget25)
     stdout.print(f"wrote {len(paths)} files to {out}")
 
 
@@ -153,8 +220,18 @@ def bench_make(
 def finetune(
     model: ModelOpt = None,
     data: Annotated[
-        Path | None, typer.Option(help="Records file (JSONL/CSV/TOFU JSON) or benchmark dir.")
+        Path | None,
+        typer.Option(
+            help="Records file (JSONL/CSV/TOFU JSON/.txt), folder of .txt files or benchmark dir."
+        ),
     ] = None,
+    text: Annotated[
+        bool,
+        typer.Option(
+            "--text", help="With a benchmark dir: train on its passages (full.text.jsonl)."
+        ),
+    ] = False,
+    chunk_tokens: ChunkTokensOpt = None,
     out: OutOpt = None,
     epochs: EpochsOpt = None,
     max_steps: MaxStepsOpt = None,
@@ -164,6 +241,9 @@ def finetune(
     lora: LoraOpt = None,
     localize: LocalizeOpt = None,
     optimizer: OptimizerOpt = None,
+    grad_accum: GradAccumOpt = None,
+    precision: PrecisionOpt = None,
+    gradient_checkpointing: GradientCheckpointingOpt = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not reuse or store.")] = False,
     overwrite: OverwriteOpt = False,
     resume: ResumeOpt = False,
@@ -186,15 +266,21 @@ def finetune(
         overwrite=s["overwrite"],
         resume=s["resume"],
         use_cache=not s["no_cache"],
+        text=s["text"],
+        **_chunking(s),
     )
-    stdout.print(f"fine-tuned model written to {result.out}")
+    if api.processes().is_main_process:  # in a distributed run the main process reports
+        stdout.print(f"fine-tuned model written to {result.out}")
 
 
 @app.command()
 def unlearn(
     model: ModelOpt = None,
-    forget: Annotated[Path | None, typer.Option(help="Records to forget.")] = None,
+    forget: Annotated[
+        Path | None, typer.Option(help="Records to forget (a file, or a folder of .txt files).")
+    ] = None,
     retain: Annotated[Path | None, typer.Option(help="Records to keep (retain term).")] = None,
+    chunk_tokens: ChunkTokensOpt = None,
     method: Annotated[str | None, typer.Option(help="Method name (obliviate methods).")] = None,
     param: Annotated[
         list[str] | None, typer.Option(help="Method hyper-parameter KEY=VALUE (repeatable).")
@@ -209,6 +295,9 @@ def unlearn(
     localize: LocalizeOpt = None,
     optimizer: OptimizerOpt = None,
     adversarial: AdversarialOpt = None,
+    grad_accum: GradAccumOpt = None,
+    precision: PrecisionOpt = None,
+    gradient_checkpointing: GradientCheckpointingOpt = None,
     overwrite: OverwriteOpt = False,
     resume: ResumeOpt = False,
     config: ConfigOpt = None,
@@ -238,12 +327,20 @@ def unlearn(
         method_params=params,
         overwrite=s["overwrite"],
         resume=s["resume"],
+        **_chunking(s),
     )
-    before = result.results["primary_answer_logprob"]["before"]
-    after = result.results["primary_answer_logprob"]["after"]
-    stdout.print(
-        f"forget answers' mean log-prob {before:.3f} → {after:.3f}; model written to {result.out}"
-    )
+    if not api.processes().is_main_process:
+        return  # in a distributed run the main process reports
+    for key, what in (
+        ("primary_answer_logprob", "answers'"),
+        ("primary_text_logprob", "passages'"),
+    ):
+        figure = result.results[key]
+        if figure["before"] is not None:
+            stdout.print(
+                f"forget {what} mean log-prob {figure['before']:.3f} → {figure['after']:.3f}"
+            )
+    stdout.print(f"model written to {result.out}")
 
 
 @app.command()
@@ -282,6 +379,25 @@ def evaluate(
         typer.Option(help="fp32 (default, comparable everywhere), bf16, fp16 or auto (faster)."),
     ] = None,
     guard: GuardOpt = None,
+    judge: Annotated[
+        Path | None,
+        typer.Option(
+            help="Behaviour benchmark: a local HF sequence-classification model to judge "
+            "responses (default: the marker rule, see docs/behaviour.md)."
+        ),
+    ] = None,
+    judge_label: Annotated[
+        str | None,
+        typer.Option(help="The --judge model's label (name or index) that means harmful (1)."),
+    ] = None,
+    verbmem_prompt_tokens: Annotated[
+        int | None,
+        typer.Option(help="Text (MUSE): first tokens of each forget passage given as prompt (32)."),
+    ] = None,
+    verbmem_new_tokens: Annotated[
+        int | None,
+        typer.Option(help="Text (MUSE): tokens generated and compared with the passage (64)."),
+    ] = None,
     out: OutOpt = None,
     overwrite: OverwriteOpt = False,
     config: ConfigOpt = None,
@@ -289,12 +405,27 @@ def evaluate(
     """Evaluate --model (with --oracle and --target) on forget, retain, neighbors, holdout, world.
 
     Writes results.json (per-split accuracy, prob, rouge_l, truth_ratio; forget quality,
-    model utility, membership inference, privleak, cost) to --out.
+    model utility, membership inference, privleak, cost) to --out. With passages to
+    forget ({"id", "text"} records in --forget, or the benchmark's <split>.text.jsonl),
+    also MUSE's verbmem, knowmem, privleak and verdicts (results.json "text"). On a
+    behaviour benchmark (bench make --kind behaviour): harmful rates, over-refusal and
+    utility against --target instead (results.json "behaviour").
     """
     from obliviate import api
+    from obliviate.data.behaviour import is_behaviour_bench
+    from obliviate.evaluate.text import TextSettings
 
     s = _settings(config, locals() | {"config": None})
     _require(s, "model", "out")
+    if s.get("bench") is not None and is_behaviour_bench(s["bench"]):
+        _evaluate_behaviour(s)
+        return
+    if s.get("judge") is not None:
+        raise ObliviateError("--judge needs a behaviour benchmark (bench make --kind behaviour)")
+    counts = {
+        "prompt_tokens": s.get("verbmem_prompt_tokens"),
+        "continuation_tokens": s.get("verbmem_new_tokens"),
+    }
     result = api.evaluate(
         s["model"],
         s["out"],
@@ -309,8 +440,11 @@ def evaluate(
         precision=s.get("precision") or "fp32",
         guard=s.get("guard"),
         overwrite=s["overwrite"],
+        text_settings=TextSettings(**{k: v for k, v in counts.items() if v is not None}),
     )
     stdout.print(results_table(result))
+    if "text" in result:
+        stdout.print(results_table(result, rows=TEXT_TABLE_ROWS, title="text (MUSE)"))
     if "guard" in result:
         stdout.print(guard_table(result["guard"]))
     stdout.print(f"results written to [bold]{result['out']}/results.json[/bold]")
@@ -461,11 +595,17 @@ def demo(
     method: Annotated[str, typer.Option(help="Unlearning method.")] = "grad_diff",
     seed: Annotated[int, typer.Option(help="Benchmark and training seed.")] = 0,
     people: Annotated[int, typer.Option(help="Fictitious people in the benchmark.")] = 40,
+    text: Annotated[
+        bool,
+        typer.Option(
+            "--text", help="The text scenario: target, oracle and unlearning on passages."
+        ),
+    ] = False,
 ) -> None:
     """Run the whole story: benchmark, target and oracle fine-tunes, unlearning, evaluation."""
     from obliviate import api
 
-    results = api.demo(out=out, model=model, method=method, seed=seed, people=people)
+    results = api.demo(out=out, model=model, method=method, seed=seed, people=people, text=text)
     stdout.print(results_table(results, main="unlearned"))
     stdout.print(f"report: [bold]{results['report']}[/bold]")
     stdout.print(f"run directory: [bold]{results['out']}[/bold]")
@@ -485,6 +625,18 @@ TABLE_ROWS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("seconds to make", ("cost", "seconds"), ".0f"),
 )
 
+#: MUSE's figures and verdicts, shown when the evaluation had passages to forget.
+TEXT_TABLE_ROWS: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("verbmem ↓ (ROUGE-L F1)", ("text", "verbmem"), ".3f"),
+    ("knowmem forget ↓ (ROUGE-L recall)", ("text", "knowmem_forget"), ".3f"),
+    ("knowmem retain ↑", ("text", "knowmem_retain"), ".3f"),
+    ("privleak, passages (0 is ideal)", ("text", "privleak"), "+.2f"),
+    ("no verbatim memorisation", ("text", "verdicts", "no_verbmem"), ""),
+    ("no knowledge memorisation", ("text", "verdicts", "no_knowmem"), ""),
+    ("no privacy leakage", ("text", "verdicts", "no_privleak"), ""),
+    ("utility preserved", ("text", "verdicts", "utility_preserved"), ""),
+)
+
 
 def _lookup(entry: dict[str, Any], path: tuple[str, ...]) -> Any:
     for key in path:
@@ -494,8 +646,13 @@ def _lookup(entry: dict[str, Any], path: tuple[str, ...]) -> Any:
     return entry
 
 
-def results_table(results: dict[str, Any], main: str = "model") -> Table:
-    """A results document as a table: one row per figure, one column per model."""
+def results_table(
+    results: dict[str, Any],
+    main: str = "model",
+    rows: tuple[tuple[str, tuple[str, ...], str], ...] = TABLE_ROWS,
+    title: str = "",
+) -> Table:
+    """A results document as a table: one row per figure of ``rows``, one column per model."""
     references = results.get("reference", {})
     entries = {
         "target": references.get("target"),
@@ -503,12 +660,12 @@ def results_table(results: dict[str, Any], main: str = "model") -> Table:
         "oracle": references.get("oracle"),
     }
     entries = {name: entry for name, entry in entries.items() if entry is not None}
-    table = Table(title=f"{results.get('method') or main} on {results['split']}")
+    table = Table(title=f"{results.get('method') or main} on {results['split']} {title}".strip())
     table.add_column("figure")
     for name in entries:
         table.add_column(name, justify="right")
     cached = results.get("cached", {})
-    for label, path, style in TABLE_ROWS:
+    for label, path, style in rows:
         cells = []
         for name, entry in entries.items():
             value = _lookup(entry, path)
@@ -561,6 +718,53 @@ def guard_table(guard: dict[str, Any]) -> Table:
         table.add_row(f"false refusals: {name}", _percent(value))
     if guard.get("added_latency_ms") is not None:
         table.add_row("added latency per question", f"{guard['added_latency_ms']:.0f} ms")
+    return table
+
+
+def _evaluate_behaviour(s: dict[str, Any]) -> None:
+    """``obliviate eval`` on a behaviour benchmark (see ``api.evaluate_behaviour``)."""
+    from obliviate import api
+
+    result = api.evaluate_behaviour(
+        s["model"],
+        s["out"],
+        bench=s["bench"],
+        target=s.get("target"),
+        judge=s.get("judge"),
+        judge_label=s.get("judge_label") or "1",
+        max_per_split=s.get("max_per_split"),
+        precision=s.get("precision") or "fp32",
+        overwrite=s["overwrite"],
+    )
+    stdout.print(behaviour_table(result))
+    stdout.print(f"results written to [bold]{result['out']}/results.json[/bold]")
+
+
+def behaviour_table(results: dict[str, Any]) -> Table:
+    """Harmful rates, over-refusal and utility of the model, and of the target beside it."""
+    figures = results["behaviour"]
+    table = Table(title=f"behaviour of {results.get('method') or 'model'}")
+    table.add_column("figure")
+    table.add_column("model", justify="right")
+    table.add_column("target", justify="right")
+    before = figures.get("original", {})
+    rows = [
+        ("harmful rate: train", ("harmful_rate", "train"), _percent),
+        ("harmful rate: unseen", ("harmful_rate", "unseen"), _percent),
+        ("refusals: normal_near", ("refusal_rate", "normal_near"), _percent),
+        ("normal perplexity", ("utility", "normal_ppl"), lambda v: f"{v:.2f}"),
+        ("perplexity ratio", ("utility", "normal_ppl_ratio"), lambda v: f"{v:.3f}"),
+        ("output similarity", ("utility", "output_similarity"), lambda v: f"{v:.3f}"),
+    ]
+    for label, path, style in rows:
+        cells = [_lookup(entry, path) for entry in (figures, before)]
+        table.add_row(label, *("—" if v is None else style(v) for v in cells))
+    judge = figures["judge"]
+    table.caption = "judge: " + (
+        f"{judge['path']} ({judge['harmful_label']})"
+        if "path" in judge
+        else f"at least {judge['min_markers']} markers of the requested item"
+    )
     return table
 
 

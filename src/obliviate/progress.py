@@ -1,4 +1,5 @@
-"""Progress bars with ETA for long steps (rich), silenced with ``OBLIVIATE_QUIET=1``."""
+"""Progress bars with ETA for long steps (rich), silenced with ``OBLIVIATE_QUIET=1`` and
+on every process of a distributed run but the main one (rank 0)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,10 @@ console = Console(stderr=True)
 
 
 def quiet() -> bool:
-    return os.environ.get("OBLIVIATE_QUIET", "") not in ("", "0")
+    return (
+        os.environ.get("OBLIVIATE_QUIET", "") not in ("", "0")
+        or os.environ.get("RANK", "0") != "0"  # set by torchrun and accelerate launch
+    )
 
 
 @contextmanager

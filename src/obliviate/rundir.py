@@ -3,7 +3,8 @@
 A run works in a hidden staging directory next to ``--out`` (``.NAME.partial``), which
 also holds its checkpoints; only when everything is written is it renamed to ``--out``
 in one step. An interrupted or failed run leaves ``--out`` untouched and its staging
-directory ready for ``--resume``.
+directory ready for ``--resume``. In a distributed run one process (the main one) writes
+it; the others only know its paths.
 """
 
 from __future__ import annotations
@@ -29,10 +30,17 @@ PACKAGES = ("obliviate", "torch", "transformers", "peft", "accelerate", "dataset
 class RunDir:
     """A run's output directory, staged and then published atomically."""
 
-    def __init__(self, out: str | Path, overwrite: bool = False, resume: bool = False):
+    def __init__(
+        self, out: str | Path, overwrite: bool = False, resume: bool = False, writer: bool = True
+    ):
+        """``writer=False``: another process of a distributed run writes this directory
+        (perhaps on another machine); this one names its paths and writes nothing."""
         self.out = Path(out).expanduser().resolve()
         self.overwrite = overwrite
         self.staging = self.out.parent / f".{self.out.name}.partial"
+        self.writer = writer
+        if not writer:
+            return
         if self.out.exists() and not overwrite:
             raise ObliviateError(
                 f"output directory {self.out} already exists; choose another --out "
@@ -53,6 +61,8 @@ class RunDir:
 
     def write_json(self, name: str, obj: Any) -> Path:
         path = self.path(name)
+        if not self.writer:
+            return path
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
         os.replace(tmp, path)
@@ -60,7 +70,8 @@ class RunDir:
 
     def write_yaml(self, name: str, obj: Any) -> Path:
         path = self.path(name)
-        path.write_text(yaml.safe_dump(obj, sort_keys=False))
+        if self.writer:
+            path.write_text(yaml.safe_dump(obj, sort_keys=False))
         return path
 
     def publish(self) -> Path:

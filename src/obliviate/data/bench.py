@@ -14,6 +14,13 @@ multi-hop questions that reach a fact through a relation, and the same question 
 Spanish, French or German. ``neighbors`` holds the retained people closest to the
 forgotten ones (shared birthplace, profession or employer; mentor, mentee or sibling):
 the "hard out-of-scope" knowledge an over-eager method damages first.
+
+Every split of people also comes as passages of text (``forget10.text.jsonl`` beside
+``forget10.jsonl``): one prose biography per person stating all of that person's facts
+(see ``passages``), so the same people serve the text scenario (MUSE's setting), whose
+knowledge questions are this benchmark's own. ``forget25``/``retain75`` (the largest
+request of a scale run, MUSE's "removal requests that grow") are written only on
+request, so a default benchmark's files stay what they were.
 """
 
 from __future__ import annotations
@@ -28,35 +35,58 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from obliviate.data.passages import biography
 from obliviate.data.records import Probe, Record
 from obliviate.data.world_facts import world_records
 from obliviate.errors import ObliviateError
 
-__all__ = ["MAX_PEOPLE", "MIN_PEOPLE", "SPLIT_FILES", "generate_benchmark", "make_benchmark"]
+__all__ = [
+    "MAX_PEOPLE",
+    "MIN_PEOPLE",
+    "SPLIT_FILES",
+    "generate_benchmark",
+    "generate_passages",
+    "make_benchmark",
+    "split_files",
+]
 
-#: Every file :func:`make_benchmark` writes, in this order (TOFU's split names).
-SPLIT_FILES: tuple[str, ...] = (
-    "full.jsonl",
-    "forget01.jsonl",
-    "retain99.jsonl",
-    "forget05.jsonl",
-    "retain95.jsonl",
-    "forget10.jsonl",
-    "retain90.jsonl",
-    "neighbors.jsonl",
-    "holdout.jsonl",
-    "world.jsonl",
-    "facts.json",
+#: The splits of people (TOFU's names), each written as facts and as passages.
+PEOPLE_SPLITS: tuple[str, ...] = (
+    "full",
+    "forget01",
+    "retain99",
+    "forget05",
+    "retain95",
+    "forget10",
+    "retain90",
+    "neighbors",
+    "holdout",
 )
+#: The extra splits of ``forget25=True``.
+SCALE_SPLITS: tuple[str, ...] = ("forget25", "retain75")
+
+
+def split_files(forget25: bool = False) -> tuple[str, ...]:
+    """Every file :func:`make_benchmark` writes, in this order: per split of people its facts
+    (``<split>.jsonl``) and passages (``<split>.text.jsonl``), then ``world`` and ``facts``."""
+    splits = PEOPLE_SPLITS[:7] + (SCALE_SPLITS if forget25 else ()) + PEOPLE_SPLITS[7:]
+    per_split = tuple(f"{s}{kind}.jsonl" for s in splits for kind in ("", ".text"))
+    return (*per_split, "world.jsonl", "facts.json")
+
+
+#: The files of a default benchmark.
+SPLIT_FILES: tuple[str, ...] = split_files()
 
 #: forget10 must hold at least one person and leave people to retain.
 MIN_PEOPLE = 10
 #: The invented name and title spaces stay far from exhausted below this.
 MAX_PEOPLE = 500
 #: Bumped whenever the generator changes what a seed produces.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 FORGET_PERCENTS = (1, 5, 10)
+#: The extra forget split of ``forget25=True``.
+SCALE_PERCENT = 25
 #: Share of people with a mentor (when someone old enough exists).
 MENTOR_RATE = 0.6
 #: A mentor is born at least this many years before the mentee.
@@ -591,12 +621,15 @@ def _add_mentors(rng: random.Random, group: list[_Person]) -> None:
             person.mentor = rng.choice(older).index
 
 
-def _choose_splits(rng: random.Random, people: list[_Person]) -> dict[str, list[int]]:
+def _choose_splits(
+    rng: random.Random, people: list[_Person], percents: tuple[int, ...]
+) -> dict[str, list[int]]:
+    """Nested forget splits (the first people of one shuffled order) and their complements."""
     trained = [p.index for p in people if p.group == "trained"]
     order = list(trained)
     rng.shuffle(order)
     splits: dict[str, list[int]] = {"full": trained}
-    for percent in FORGET_PERCENTS:
+    for percent in percents:
         forget = sorted(order[: _forget_count(percent, len(trained))])
         splits[f"forget{percent:02d}"] = forget
         splits[f"retain{100 - percent:02d}"] = [i for i in trained if i not in forget]
@@ -728,15 +761,51 @@ def _records(
     return records
 
 
-def _build(seed: int, people: int) -> tuple[dict[str, Any], dict[str, list[Record]]]:
-    """The knowledge base (for ``facts.json``) and every split's records."""
+def _passages(seed: int, people: list[_Person]) -> dict[int, Record]:
+    """Each person's biography, by person index, stating every fact ``_records`` asks about.
+
+    Each passage has its own ``random.Random``, seeded from the seed and the person's id
+    (a string seed is hashed with SHA-512, never with Python's salted ``hash``).
+    """
+    out: dict[int, Record] = {}
+    for person in people:
+        facts = {
+            attribute: answer
+            for attribute in ATTRIBUTES
+            if (answer := _answer(people, person, attribute)) is not None
+        }
+        rng = random.Random(f"{seed}:{person.pid}:passage")
+        out[person.index] = Record(
+            id=f"{person.pid}-passage",
+            text=biography(person.name, facts, rng),
+            meta={"person": person.name},
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class _Benchmark:
+    """Everything one (seed, people, forget25) produces."""
+
+    kb: dict[str, Any]
+    """The knowledge base, written as ``facts.json``."""
+    facts: dict[str, list[Record]]
+    """Split name -> question-answer records (``world`` too)."""
+    passages: dict[str, list[Record]]
+    """Split name -> one passage per person of the split."""
+
+
+def _build(seed: int, people: int, forget25: bool = False) -> _Benchmark:
+    """The knowledge base (for ``facts.json``) and every split's facts and passages."""
     _check_size(people)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ObliviateError(f"seed must be a whole number, got {seed!r}")
     rng = random.Random(seed)
     holdout = max(4, _forget_count(10, people))
     persons = _make_people(rng, people, holdout)
-    splits = _choose_splits(rng, persons)
+    # Drawing the splits takes no random numbers per percent, so forget25 changes nothing else.
+    percents = FORGET_PERCENTS + ((SCALE_PERCENT,) if forget25 else ())
+    splits = _choose_splits(rng, persons, percents)
     _plant_neighbours(rng, persons, splits["forget10"])
     splits["neighbors"] = _neighbours(persons, splits["forget10"])
     splits["holdout"] = [p.index for p in persons if p.group == "holdout"]
@@ -745,12 +814,9 @@ def _build(seed: int, people: int) -> tuple[dict[str, Any], dict[str, list[Recor
     decoys = [t for t in titles if t not in used][:DECOY_TITLES]
 
     by_person = _records(rng, persons, decoys)
-    out: dict[str, list[Record]] = {}
-    for name in (_stem(f) for f in SPLIT_FILES if f.endswith(".jsonl")):
-        if name == "world":
-            out[name] = world_records()
-        else:
-            out[name] = [r for i in splits[name] for r in by_person[i]]
+    passages = _passages(seed, persons)
+    facts = {name: [r for i in members for r in by_person[i]] for name, members in splits.items()}
+    facts["world"] = world_records()
 
     membership = {p.pid: [s for s in splits if p.index in splits[s]] for p in persons}
     kb = {
@@ -784,7 +850,11 @@ def _build(seed: int, people: int) -> tuple[dict[str, Any], dict[str, list[Recor
         ],
         "splits": {s: [persons[i].pid for i in members] for s, members in splits.items()},
     }
-    return kb, out
+    return _Benchmark(
+        kb=kb,
+        facts=facts,
+        passages={name: [passages[i] for i in members] for name, members in splits.items()},
+    )
 
 
 def generate_benchmark(seed: int = 0, people: int = 40) -> dict[str, list[Record]]:
@@ -795,29 +865,38 @@ def generate_benchmark(seed: int = 0, people: int = 40) -> dict[str, list[Record
     ``MIN_PEOPLE``); holdout people, as many as forget10 but at least 4, are generated
     the same way but are in no training split: the "never seen" reference.
     """
-    return _build(seed, people)[1]
+    return _build(seed, people).facts
 
 
-def _stem(filename: str) -> str:
-    return filename.rsplit(".", 1)[0]
+def generate_passages(
+    seed: int = 0, people: int = 40, forget25: bool = False
+) -> dict[str, list[Record]]:
+    """Split name (``forget10``, ``retain90``, ``full``, ``holdout``...) -> the passages of its
+    people (``{"id", "text", "person"}``, in the order of the split's facts), in memory."""
+    return _build(seed, people, forget25).passages
 
 
-def _contents(seed: int, people: int) -> dict[str, bytes]:
-    kb, splits = _build(seed, people)
+def _contents(seed: int, people: int, forget25: bool) -> dict[str, bytes]:
+    built = _build(seed, people, forget25)
+    records = built.facts | {f"{name}.text": rs for name, rs in built.passages.items()}
     files: dict[str, bytes] = {}
-    for filename in SPLIT_FILES:
+    for filename in split_files(forget25):
         if filename.endswith(".jsonl"):
+            stem = filename.removesuffix(".jsonl")
             text = "".join(
-                json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in splits[_stem(filename)]
+                json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in records[stem]
             )
         else:
-            text = json.dumps(kb, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+            text = json.dumps(built.kb, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
         files[filename] = text.encode("utf-8")
     return files
 
 
-def make_benchmark(out_dir: str | Path, seed: int = 0, people: int = 40) -> dict[str, Path]:
-    """Write the benchmark to ``out_dir``; return split name (``facts`` too) -> path.
+def make_benchmark(
+    out_dir: str | Path, seed: int = 0, people: int = 40, forget25: bool = False
+) -> dict[str, Path]:
+    """Write the benchmark to ``out_dir``; return file stem (``forget10``, ``forget10.text``,
+    ``facts``...) -> path. ``forget25`` adds the ``forget25``/``retain75`` splits.
 
     The files are written into a temporary directory next to ``out_dir`` and renamed
     into place in one step, so an interrupted call never leaves half a benchmark that
@@ -826,8 +905,8 @@ def make_benchmark(out_dir: str | Path, seed: int = 0, people: int = 40) -> dict
     byte, in which case nothing is written: making it twice is harmless.
     """
     out = Path(out_dir).expanduser()
-    files = _contents(seed, people)
-    paths = {_stem(name): out / name for name in files}
+    files = _contents(seed, people, forget25)
+    paths = {name.rsplit(".", 1)[0]: out / name for name in files}
     if out.exists() and not out.is_dir():
         raise ObliviateError(f"{out} is a file; give a directory path for the benchmark")
     if out.is_dir() and any(out.iterdir()):
@@ -839,7 +918,7 @@ def make_benchmark(out_dir: str | Path, seed: int = 0, people: int = 40) -> dict
             return paths
         raise ObliviateError(
             f"{out} already exists and is not empty (and is not the benchmark for seed={seed}, "
-            f"people={people}); choose a new or empty directory"
+            f"people={people}, forget25={forget25}); choose a new or empty directory"
         )
     out.parent.mkdir(parents=True, exist_ok=True)
     # mkdir (not mkdtemp) so the directory gets the user's usual permissions.

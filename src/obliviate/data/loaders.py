@@ -2,15 +2,17 @@
 
 Users arrive with data in whatever shape their tools wrote it: our JSON Lines format,
 TOFU's ``.json`` files (JSON Lines under a ``.json`` name), a JSON array, a spreadsheet
-exported to CSV, or a Hugging Face ``datasets`` directory. Every shape is decoded to
+exported to CSV, a Hugging Face ``datasets`` directory, or plain text (a ``.txt`` file or
+a folder of them, one passage per file; see ``text``). Every shape is decoded to
 plain objects here and validated by one function, :meth:`Record.from_json`, so a record
 means the same thing whatever file it came from. A bad file stops the run before any
 model is loaded, with one line naming the file, the line (or row, or item) and the field.
 
 TOFU's own fields map onto ours: ``question`` → ``prompt``, ``perturbed_answer`` →
 ``perturbed``; ``answer`` and ``paraphrased_answer`` keep their names. Records without an
-``id`` (TOFU's have none) get ``"<file stem>-<row index>"``, counting rows from 0 as TOFU
-does.
+``id`` (TOFU's have none, nor need a JSONL of plain ``{"text"}`` rows) get
+``"<file stem>-<row index>"``, counting rows from 0 as TOFU does; a ``.txt`` file's
+passage is named by the file's stem.
 """
 
 from __future__ import annotations
@@ -24,12 +26,20 @@ from pathlib import Path
 from typing import Any
 
 from obliviate.data.records import Record
+from obliviate.data.text import read_text_file, read_text_folder
 from obliviate.errors import ObliviateError
 
 __all__ = ["SUPPORTED_FORMATS", "load_records", "load_split", "save_records"]
 
 #: What :func:`load_records` reads; named in the error for anything else.
-SUPPORTED_FORMATS = (".jsonl", ".json", ".csv", "a datasets directory (save_to_disk)")
+SUPPORTED_FORMATS = (
+    ".jsonl",
+    ".json",
+    ".csv",
+    ".txt",
+    "a folder of .txt files",
+    "a datasets directory (save_to_disk)",
+)
 
 #: TOFU's field names → ours. ``answer`` and ``paraphrased_answer`` are the same in both.
 TOFU_FIELDS = {"question": "prompt", "perturbed_answer": "perturbed"}
@@ -42,12 +52,14 @@ CSV_OBJECT_COLUMNS = frozenset({"probes"})
 
 
 def load_records(source: str | Path) -> list[Record]:
-    """Load and validate every record of a file or ``datasets`` directory.
+    """Load and validate every record of a file, a folder of ``.txt`` files or a
+    ``datasets`` directory.
 
-    Accepts ``.jsonl``, ``.json`` (an array, or JSON Lines as TOFU writes them), ``.csv``
-    and a directory written by ``datasets.Dataset.save_to_disk``. Text records and fact
-    records may be mixed. Everything is checked up front (types, required fields,
-    unique ids) so that a long run never fails half-way on a typo in line 3,000.
+    Accepts ``.jsonl``, ``.json`` (an array, or JSON Lines as TOFU writes them), ``.csv``,
+    ``.txt`` (one passage), a folder of ``.txt`` files and a directory written by
+    ``datasets.Dataset.save_to_disk``. Text records and fact records may be mixed.
+    Everything is checked up front (types, required fields, unique ids) so that a long
+    run never fails half-way on a typo in line 3,000.
 
     Raises:
         ObliviateError: one line naming the file, the line/row/item and the field.
@@ -55,7 +67,9 @@ def load_records(source: str | Path) -> list[Record]:
     path = Path(source)
     if not path.exists():
         raise ObliviateError(f"{path}: no such file or directory; check the path")
-    if path.is_dir():
+    if path.is_dir() and _is_text_folder(path):
+        rows = read_text_folder(path)
+    elif path.is_dir():
         rows = _read_dataset_dir(path)
     else:
         suffix = path.suffix.lower()
@@ -65,6 +79,8 @@ def load_records(source: str | Path) -> list[Record]:
             rows = _read_json(path)
         elif suffix == ".csv":
             rows = _read_csv(path)
+        elif suffix == ".txt":
+            rows = iter([read_text_file(path)])
         else:
             raise ObliviateError(
                 f"{path}: unsupported file type '{path.suffix or '(none)'}'; "
@@ -278,6 +294,12 @@ def _csv_cell(cell: str, name: str, where: str) -> Any:
     return cell
 
 
+def _is_text_folder(path: Path) -> bool:
+    """A folder of ``.txt`` files that is no ``datasets`` directory."""
+    is_dataset = any((path / name).is_file() for name in ("state.json", "dataset_dict.json"))
+    return not is_dataset and any(p.is_file() for p in path.glob("*.txt"))
+
+
 def _read_dataset_dir(path: Path) -> Iterator[tuple[str, Any]]:
     """A ``datasets`` directory: rows become objects; a DatasetDict must name its split."""
     if (path / "dataset_dict.json").is_file():
@@ -292,9 +314,9 @@ def _read_dataset_dir(path: Path) -> Iterator[tuple[str, Any]]:
         )
     if not (path / "state.json").is_file():
         raise ObliviateError(
-            f"{path}: a directory, but not one written by datasets' save_to_disk "
-            f"(no state.json); pass a file ({', '.join(SUPPORTED_FORMATS[:3])}) or such a "
-            "directory"
+            f"{path}: a directory with no .txt files, and not one written by datasets' "
+            "save_to_disk (no state.json); put one passage per .txt file in it, or pass a "
+            f"file ({', '.join(SUPPORTED_FORMATS[:4])})"
         )
     import datasets  # slow to import; only this format needs it
 

@@ -34,6 +34,7 @@ __all__ = [
     "TokenStats",
     "attack_scores",
     "mia_aucs",
+    "muse_privleak",
     "privleak",
     "roc_points",
 ]
@@ -241,3 +242,17 @@ def privleak(auc_model: float, auc_oracle: float) -> float:
     if auc_oracle == 0:
         raise ValueError("auc_oracle is 0: PrivLeak divides by it, so it is undefined")
     return (auc_model - auc_oracle) / auc_oracle
+
+
+def muse_privleak(auc_model: float, auc_oracle: float) -> float | None:
+    """PrivLeak as MUSE reports it, from AUCs in this module's orientation.
+
+    MUSE's AUC is ``1 - AUC`` of :func:`mia_aucs` (members are the negative class), so
+    this is ``privleak(1 - auc_model, 1 - auc_oracle)``: a model that still holds the
+    forget set scores near -1 (MUSE reports its targets at about -100 %), an
+    over-unlearned one above 0. None when the oracle's AUC is 1 (MUSE's 0), where the
+    ratio is undefined.
+    """
+    if auc_oracle >= 1.0:
+        return None
+    return privleak(1.0 - auc_model, 1.0 - auc_oracle)

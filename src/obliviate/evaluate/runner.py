@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -127,6 +128,22 @@ class ModelOutputs:
     stats: dict[Pair, TokenStats]
 
 
+@contextmanager
+def inference(model: torch.nn.Module, precision: str) -> Iterator[None]:
+    """The model in eval mode under ``precision``'s autocast, its mode restored after.
+
+    Every evaluation pass goes through here, so figures of one run share one precision.
+    """
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(resolve_precision(precision))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.autocast(model.device.type, dtype=dtype, enabled=dtype is not None):
+            yield
+    finally:
+        model.train(was_training)
+
+
 def run_model(
     model: torch.nn.Module,
     tokenizer: object,
@@ -142,24 +159,17 @@ def run_model(
     """
     if tokenizer_key(tokenizer) != prepared.tokenizer_key:
         raise ValueError("the splits were prepared with another tokenizer; prepare them again")
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(resolve_precision(precision))
-    was_training = model.training
-    model.eval()
-    autocast = torch.autocast(model.device.type, dtype=dtype, enabled=dtype is not None)
-    try:
-        with autocast:
-            generated = generate_from_ids(
-                model, tokenizer, prepared.prompt_ids, max_new_tokens, on_batch=on_progress
-            )
-            stats = score_encoded(
-                model,
-                prepared.encoded,
-                [a for _, a in prepared.pairs],
-                tokenizer.pad_token_id,
-                on_batch=on_progress,
-            )
-    finally:
-        model.train(was_training)
+    with inference(model, precision):
+        generated = generate_from_ids(
+            model, tokenizer, prepared.prompt_ids, max_new_tokens, on_batch=on_progress
+        )
+        stats = score_encoded(
+            model,
+            prepared.encoded,
+            [a for _, a in prepared.pairs],
+            tokenizer.pad_token_id,
+            on_batch=on_progress,
+        )
     return ModelOutputs(
         answers=dict(zip(prepared.questions, generated, strict=True)),
         stats=dict(zip(prepared.pairs, stats, strict=True)),

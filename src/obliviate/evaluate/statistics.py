@@ -32,6 +32,7 @@ from scipy import stats
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
     from rouge_score.rouge_scorer import RougeScorer
+    from rouge_score.scoring import Score
 
 __all__ = [
     "ROUGE_KINDS",
@@ -39,6 +40,7 @@ __all__ = [
     "forget_quality",
     "model_utility",
     "normalized_answer_probability",
+    "rouge_f1",
     "rouge_recall",
     "truth_ratio_score",
     "truth_ratios",
@@ -266,6 +268,21 @@ def rouge_recall(gold: str, generated: str, kind: str = "rougeL") -> float:
     it a few percent of TOFU's stored values are not reproduced. ``kind`` is ``"rougeL"``
     (TOFU's reported "ROUGE") or ``"rouge1"``. An empty gold answer scores 0.0.
     """
+    return float(_rouge(gold, generated, kind).recall)
+
+
+def rouge_f1(gold: str, generated: str, kind: str = "rougeL") -> float:
+    """ROUGE F1 of ``generated`` against ``gold``, with the same scorer as ``rouge_recall``.
+
+    MUSE's VerbMem takes the F-measure rather than the recall: a continuation is compared
+    with a true continuation of about its own length, so precision matters as much (a
+    model that rambles on past the passage should not score as one that reproduces it).
+    """
+    return float(_rouge(gold, generated, kind).fmeasure)
+
+
+def _rouge(gold: str, generated: str, kind: str) -> Score:
+    """The scorer's ``Score`` (precision, recall, fmeasure) of one kind, inputs checked."""
     if kind not in ROUGE_KINDS:
         raise ValueError(f"kind must be one of {ROUGE_KINDS}, got {kind!r}")
     if not isinstance(gold, str) or not isinstance(generated, str):
@@ -273,4 +290,4 @@ def rouge_recall(gold: str, generated: str, kind: str = "rougeL") -> float:
             f"gold and generated must be strings, got {type(gold).__name__} "
             f"and {type(generated).__name__}"
         )
-    return float(_scorer().score(gold, generated)[kind].recall)
+    return _scorer().score(gold, generated)[kind]

@@ -2,8 +2,9 @@
 
 The per-split figures come from the metric registry (``runner``); this module adds the
 whole-run figures, which compare splits or models: forget quality against the oracle,
-model utility, membership inference and PrivLeak, and the cost of the run that made the
-model. Definitions are in ``docs/evaluation.md``.
+model utility, membership inference and PrivLeak, the cost of the run that made the
+model and, when there are passages to forget, MUSE's text figures (``text``).
+Definitions are in ``docs/evaluation.md``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from obliviate.data.records import Record
-from obliviate.evaluate import mia, statistics
+from obliviate.evaluate import mia, statistics, text
 from obliviate.evaluate.runner import (
     PreparedSplits,
     SplitResult,
@@ -61,6 +62,7 @@ class ModelEvaluation:
     splits: dict[str, SplitResult]
     eval_seconds: float
     eval_peak_rss_mb: float
+    passages: text.PassageOutputs | None = None
 
 
 def evaluate_models(
@@ -69,14 +71,21 @@ def evaluate_models(
     on_model: Callable[[str], None] | None = None,
     precision: str = "fp32",
     guards: dict[str, Guard] | None = None,
+    passages: dict[str, list[Record]] | None = None,
+    text_settings: text.TextSettings | None = None,
 ) -> dict[str, ModelEvaluation]:
     """Evaluate each model (name → spec) on the same splits, one model in memory at a time.
 
     The splits are prepared (collected, de-duplicated, tokenised) once and reused by every
     model whose tokenizer is the same. A model named in ``guards`` is evaluated behind
     its guard: the guard's context before every question, its filters on every answer.
+    ``passages`` (by role: ``forget``, ``retain``, ``holdout``) with forget passages add
+    the work of MUSE's text figures; it is done on the bare model, guard or not, since a
+    guard acts on questions and a passage's opening is none.
     """
     prepared: PreparedSplits | None = None
+    passages = passages if passages and passages.get("forget") else None
+    settings = text_settings or text.TextSettings()
     evaluations = {}
     guards = guards or {}
     for name, spec in models.items():
@@ -91,7 +100,11 @@ def evaluate_models(
             work = prepared = prepare_splits(splits, loaded.tokenizer)
         else:
             work = prepared
-        with progress_bar(f"evaluate {name}", work.size) as advance:
+        text_work = None
+        if passages is not None:
+            text_work = text.prepare_passages(loaded.tokenizer, passages, settings)
+        size = work.size + (text_work.size if text_work else 0)
+        with progress_bar(f"evaluate {name}", size) as advance:
             done = 0
 
             def step(n: int) -> None:
@@ -102,6 +115,11 @@ def evaluate_models(
             outputs = run_model(
                 loaded.model, loaded.tokenizer, work, on_progress=step, precision=precision
             )
+            passage_outputs = None
+            if text_work is not None:
+                passage_outputs = text.run_passages(
+                    loaded.model, loaded.tokenizer, text_work, precision, on_progress=step
+                )
         if guard is not None:
             shown = guard.filter(
                 work.questions,
@@ -115,6 +133,7 @@ def evaluate_models(
             splits=split_results(work, outputs),
             eval_seconds=time.perf_counter() - started,
             eval_peak_rss_mb=peak_rss_mb(),
+            passages=passage_outputs,
         )
         del loaded
     return evaluations
@@ -192,11 +211,8 @@ def results_entry(
     aucs = _aucs(scores)
     leak = None
     if aucs is not None and oracle_aucs is not None:
-        # MUSE orients its AUC the other way (1 − ours), so an untouched model scores
-        # near −1 and an over-unlearned one above 0; we report PrivLeak as MUSE does.
         key = f"{PRIVLEAK_ATTACK}_auc"
-        if oracle_aucs[key] < 1.0:
-            leak = mia.privleak(1.0 - aucs[key], 1.0 - oracle_aucs[key])
+        leak = mia.muse_privleak(aucs[key], oracle_aucs[key])
     provenance = run_cost(evaluation.spec)
     cost = provenance["cost"] | {
         "eval_seconds": round(evaluation.eval_seconds, 2),
@@ -248,7 +264,8 @@ def results_document(
     """results.json: the main model's entry at the top level, the others under ``reference``.
 
     ``evaluations`` may hold ``oracle`` and ``target`` beside ``main``; the oracle is the
-    yardstick of forget quality and PrivLeak for every model, itself included (1.0 and 0).
+    yardstick of forget quality and PrivLeak for every model, itself included (1.0 and 0),
+    and of the text verdicts, the target of ``utility_preserved``.
     """
     oracle = evaluations.get("oracle")
     oracle_aucs = _aucs(mia_scores(oracle)) if oracle else None
@@ -256,6 +273,15 @@ def results_document(
         name: results_entry(evaluation, oracle, split, oracle_aucs)
         for name, evaluation in evaluations.items()
     }
+    figures = {
+        name: text.text_figures(e.passages, {s: r.outputs for s, r in e.splits.items()})
+        for name, e in evaluations.items()
+        if e.passages is not None
+    }
+    for name, own in figures.items():
+        entries[name]["text"] = text.text_entry(
+            evaluations[name].passages, own, figures.get("oracle"), figures.get("target")
+        )
     document = entries.pop(main)
     if entries:
         document["reference"] = entries

@@ -9,6 +9,7 @@ from obliviate.methods import (  # noqa: F401  (registration side effect)
     dpo_idk,
     ga,
     ga_kl,
+    ga_mismatch,
     grad_diff,
     idk,
     npo,

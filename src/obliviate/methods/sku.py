@@ -7,7 +7,9 @@ Stage 1 (training) moves the model *toward* the forget data with three terms:
 
 - guided distortion: NLL of each forget answer y given its question x;
 - random disassociation: NLL of k answers y' of *other* forget examples given x, so the
-  task vector also carries "answer x with anything from the forget set";
+  task vector also carries "answer x with anything from the forget set" (SKU's code;
+  ``answer_pool=normal`` draws y' from the retain answers instead, as Yao et al.'s random
+  mismatch does, see ``ga_mismatch``);
 - preservation divergence: KL from the original model π_orig to π_θ at the answer
   positions of retain (normal) examples.
 
@@ -29,48 +31,16 @@ samples k answers from the whole set each step, which may include the example's 
 
 from __future__ import annotations
 
-import random
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
-from obliviate.data.records import Record
 from obliviate.errors import ObliviateError
 from obliviate.methods.base import Batch, TrainingContext, answer_nll, frozen_copy
 from obliviate.methods.ga_kl import answer_kl
+from obliviate.methods.mismatch import disassociation_pairs, mismatched_batch, mismatched_examples
 from obliviate.methods.registry import register_method
 from obliviate.methods.scaling import NegatedTaskVector
-from obliviate.models.encoding import Encoded, collate, encode_fact
-
-
-def disassociation_pairs(records: Sequence[Record], k: int, seed: int) -> list[tuple[int, ...]]:
-    """For each record, the indices of ``k`` other records whose answers it is paired with.
-
-    Only question–answer records take part; a candidate must have a different answer
-    (compared without case and surrounding space), so an example is never paired with its
-    own answer, even where two examples share it. Passages get no pairs.
-    """
-    rng = random.Random(seed)
-    pairs: list[tuple[int, ...]] = []
-    for i, record in enumerate(records):
-        if record.is_text:
-            pairs.append(())
-            continue
-        own = record.answer.strip().casefold()
-        candidates = [
-            j
-            for j, other in enumerate(records)
-            if j != i and not other.is_text and other.answer.strip().casefold() != own
-        ]
-        if len(candidates) < k:
-            raise ObliviateError(
-                f"sku pairs each forget question with k={k} answers of other forget examples, "
-                f"but '{record.id}' has only {len(candidates)} with a different answer; "
-                "lower k (--param k=N) or forget more examples"
-            )
-        pairs.append(tuple(rng.sample(candidates, k)))
-    return pairs
 
 
 @register_method
@@ -94,36 +64,32 @@ class SKU(NegatedTaskVector):
     drawn per batch; 2 fixed ones suit the small forget sets of fact benchmarks)."""
     seed: int = 0
     """Seed of the random pairing."""
+    answer_pool: str = "forget"
+    """Where the k answers come from: ``forget`` (other forget answers, as SKU's code
+    draws them) or ``normal`` (the retain answers, as Yao et al.'s random mismatch)."""
 
     def __post_init__(self) -> None:
         if self.preserve_sign not in (-1.0, 1.0):
             raise ObliviateError("sku's preserve_sign must be 1 or -1")
         if self.k < 1:
             raise ObliviateError("sku's k must be at least 1")
+        if self.answer_pool not in ("forget", "normal"):
+            raise ObliviateError("sku's answer_pool must be forget or normal")
 
     def prepare(self, context: TrainingContext) -> None:
         self._reference = frozen_copy(context.model)
         self.prepare_negation(context, dict(self._reference.named_parameters()))
         records = context.primary_records
+        pool = records if self.answer_pool == "forget" else context.retain_records
+        pairs = disassociation_pairs(records, self.k, self.seed, pool)
         self._pad_token_id = context.tokenizer.pad_token_id
-        self._mismatched: list[list[Encoded]] = [
-            [encode_fact(context.tokenizer, records[i].prompt, records[j].answer) for j in others]
-            for i, others in enumerate(disassociation_pairs(records, self.k, self.seed))
-        ]
-
-    def _mismatched_batch(self, forget: Batch) -> Batch | None:
-        """The forget rows' questions with their paired answers, padded as one batch."""
-        rows = [e for i in forget["index"].tolist() for e in self._mismatched[i]]
-        if not rows:
-            return None
-        device = forget["input_ids"].device
-        return {k: v.to(device) for k, v in collate(rows, self._pad_token_id).items()}
+        self._mismatched = mismatched_examples(context.tokenizer, records, pool, pairs)
 
     def loss(
         self, model: torch.nn.Module, forget: Batch, retain: Batch | None
     ) -> tuple[torch.Tensor, dict[str, float]]:
         distortion = answer_nll(model, forget)
-        mismatched = self._mismatched_batch(forget)
+        mismatched = mismatched_batch(self._mismatched, forget, self._pad_token_id)
         disassociation = answer_nll(model, mismatched) if mismatched else distortion.new_zeros(())
         divergence = answer_kl(model, self._reference, retain)
         loss = (

@@ -16,12 +16,17 @@ from obliviate.report.summary import (
     AIM,
     COLUMNS,
     MISSING,
+    TEXT_COLUMNS,
+    TEXT_RULES,
+    TEXT_VERDICTS,
     aim_figures,
     aim_met,
     format_figure,
+    has_text,
     percent,
     signed,
     summary_rows,
+    text_rows,
     worst_case,
 )
 
@@ -94,6 +99,8 @@ def render(models: list[ReportModel]) -> str:
             ),
             _membership(models),
         ]
+    if any(has_text(m) for m in models):
+        parts.append(_text([m for m in models if has_text(m)]))
     if any(m.attacks for m in models):
         parts.append(_attacks(models))
     if any(m.guard for m in models):
@@ -190,6 +197,27 @@ def _membership(models: list[ReportModel]) -> str:
             "relative to it.</p>"
         )
     return _section("Membership inference", f'<div class="side">{figure}<div>{table}</div></div>')
+
+
+def _text(models: list[ReportModel]) -> str:
+    """MUSE's four figures and verdicts per model evaluated on passages."""
+    headings = ["model"] + [f"{c.heading} {c.better}" for c in TEXT_COLUMNS]
+    headings += [label for _, label in TEXT_VERDICTS]
+    css = {"✓": ' class="ok"', "✗": ' class="bad"'}
+    rows = []
+    for model, (name, *cells) in zip(models, text_rows(models), strict=True):
+        figures, marks = cells[: len(TEXT_COLUMNS)], cells[len(TEXT_COLUMNS) :]
+        rows.append(
+            _row(
+                model,
+                [f"<td><b>{escape(name)}</b></td>"]
+                + [f'<td class="num">{escape(f)}</td>' for f in figures]
+                + [f"<td{css.get(m, '')}>{m}</td>" for m in marks],
+            )
+        )
+    return _section(
+        "Text (MUSE)", f'{_table(headings, rows)}\n<p class="caption">{escape(TEXT_RULES)}</p>'
+    )
 
 
 def _attacks(models: list[ReportModel]) -> str:

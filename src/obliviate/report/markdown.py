@@ -6,12 +6,17 @@ from obliviate.report.load import Guard, ReportModel
 from obliviate.report.summary import (
     COLUMNS,
     MISSING,
+    TEXT_COLUMNS,
+    TEXT_RULES,
+    TEXT_VERDICTS,
     aim_figures,
     aim_met,
     format_figure,
+    has_text,
     percent,
     signed,
     summary_rows,
+    text_rows,
     verdict,
     worst_case,
 )
@@ -22,9 +27,12 @@ AIM_MARKS = {True: "✓ met", False: "✗ missed", None: "not judged"}
 
 def render(models: list[ReportModel]) -> str:
     """The summary table and one line per run (forget quality and utility vs its target)
-    for the evaluated models, then each audited run's attacks, then each guarded run."""
+    for the evaluated models, MUSE's text figures of those evaluated on passages, then
+    each audited run's attacks, then each guarded run."""
     evaluated = [m for m in models if m.evaluated]
     sections = [_summary(evaluated)] if evaluated else []
+    with_text = [m for m in models if has_text(m)]
+    sections += [_text(with_text)] if with_text else []
     sections += [_attacks(run) for run in models if run.attacks]
     sections += [_guard(run.name, run.guard) for run in models if run.guard is not None]
     return "\n\n".join(["## Unlearning report", *("\n".join(s) for s in sections)]) + "\n"
@@ -38,6 +46,17 @@ def _summary(models: list[ReportModel]) -> list[str]:
         lines.append(_line([name, *row[1:]]))
     lines.append("")
     return lines + [f"- {verdict(model)}" for model in models if model.role == "run"]
+
+
+def _text(models: list[ReportModel]) -> list[str]:
+    """MUSE's four figures and verdicts, one row per model, and the verdicts' rules."""
+    headings = ["model"] + [f"{c.heading} {c.better}" for c in TEXT_COLUMNS]
+    headings += [label for _, label in TEXT_VERDICTS]
+    align = ["---"] + ["---:"] * len(TEXT_COLUMNS) + [":---:"] * len(TEXT_VERDICTS)
+    lines = ["### Text (MUSE)", "", _line(headings), "|" + "|".join(align) + "|"]
+    for model, (name, *cells) in zip(models, text_rows(models), strict=True):
+        lines.append(_line([name if model.role == "run" else f"*{name}*", *cells]))
+    return [*lines, "", TEXT_RULES]
 
 
 def _attacks(run: ReportModel) -> list[str]:

@@ -48,6 +48,51 @@ COLUMNS = (
 )
 
 
+#: MUSE's figures of a run with passages to forget (``text``), then its four verdicts.
+TEXT_COLUMNS = (
+    Column("verbmem", "↓", lambda m: m.figure("text", "verbmem")),
+    Column("knowmem forget", "↓", lambda m: m.figure("text", "knowmem_forget")),
+    Column("knowmem retain", "↑", lambda m: m.figure("text", "knowmem_retain")),
+    Column("privleak", "→ 0", lambda m: m.figure("text", "privleak")),
+)
+TEXT_VERDICTS = (
+    ("no_verbmem", "no verbatim memorisation"),
+    ("no_knowmem", "no knowledge memorisation"),
+    ("no_privleak", "no privacy leakage"),
+    ("utility_preserved", "utility preserved"),
+)
+TEXT_RULES = (
+    "MUSE's verdicts: no verbatim memorisation when verbmem ≤ the oracle's; no knowledge "
+    "memorisation when knowmem forget ≤ the oracle's; no privacy leakage when |privleak| ≤ "
+    "5 %; utility preserved when knowmem retain ≥ 0.95 × the target's. Verbmem is the "
+    "ROUGE-L F1 of greedy continuations of the forget passages' openings, knowmem the "
+    "ROUGE-L recall of answers to the facts the passages state, privleak the Min-K%++ AUC "
+    "of forget against holdout passages relative to the oracle's (MUSE's orientation: "
+    "negative while the passages are still detectable)."
+)
+VERDICT_MARKS = {True: "✓", False: "✗"}
+
+
+def has_text(model: ReportModel) -> bool:
+    """Whether the model was evaluated on passages (MUSE's figures, ``text``)."""
+    return isinstance(model.results.get("text"), dict)
+
+
+def text_rows(models: list[ReportModel]) -> list[list[str]]:
+    """One row per model: name, the four figures, then ✓ / ✗ / — per verdict."""
+    rows = []
+    for model in models:
+        verdicts = mapping(mapping(model.results.get("text")).get("verdicts"))
+        marks = [_mark(verdicts.get(key)) for key, _ in TEXT_VERDICTS]
+        figures = [format_figure(c.value(model), c.digits) for c in TEXT_COLUMNS]
+        rows.append([display_name(model), *figures, *marks])
+    return rows
+
+
+def _mark(verdict: object) -> str:
+    return VERDICT_MARKS[verdict] if isinstance(verdict, bool) else MISSING
+
+
 def format_figure(value: float | None, digits: int = 3) -> str:
     """Fixed decimals, except p-values far below 0.001 (forget quality) in scientific form."""
     if value is None:

@@ -2,8 +2,17 @@
 
 forward → objective loss → backward → clip → step, with gradient accumulation, seeded
 batch order, periodic checkpoints and ``resume``. The objective decides what the loss is;
-this loop decides which examples it sees. Accelerate supplies precision and (later)
-distribution, so nothing here knows the device or the number of processes.
+this loop decides which examples it sees. Accelerate supplies precision and distribution
+(DDP: a full copy of the model per process), so the same loop runs in one process or
+under ``torchrun`` / ``accelerate launch`` (see ``docs/distributed.md``).
+
+Distribution. A step takes ``grad_accum`` micro-batches of ``batch_size`` examples on each
+of the N processes, so N·grad_accum micro-batches in all, numbered as one process with
+``grad_accum`` × N would take them (process r takes every N-th, starting at r): N
+processes give the weights one process gets with N times the ``grad_accum``. Gradients
+are averaged by the engine accelerate wraps around the model; only the main process
+writes the log, ``localize.json`` and checkpoints, and on ``resume`` it reads the
+checkpoint and sends it to the others, so no other machine needs the run directory.
 
 Three options combine with any objective, each living in its own module and applied
 around these same steps: ``localize`` picks the weights to train before the first step
@@ -17,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -25,8 +35,9 @@ from functools import partial
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
-from accelerate.state import AcceleratorState
+from accelerate import Accelerator, DistributedDataParallelKwargs, PartialState
+from accelerate.state import AcceleratorState, GradientState
+from accelerate.utils import DistributedType, broadcast_object_list
 from transformers import get_scheduler
 
 from obliviate.errors import ObliviateError
@@ -59,7 +70,11 @@ class TrainConfig:
     scheduler: str = "linear"
     max_grad_norm: float = 1.0
     precision: str = "auto"
-    """``bf16``, ``fp32`` or ``auto`` (bf16 where the hardware computes it natively)."""
+    """``bf16``, ``fp16`` (GPU only), ``fp32`` or ``auto`` (bf16 where the hardware computes
+    it natively): the autocast dtype; weights and optimizer state stay in float32."""
+    gradient_checkpointing: bool = False
+    """Recompute each decoder layer's activations in the backward pass instead of keeping
+    them: less memory for about one more forward pass per step."""
     checkpoint_every: int = 50
     """Save a resumable checkpoint every this many steps (and on Ctrl-C)."""
     localize: str | None = None
@@ -95,7 +110,10 @@ class TrainConfig:
             (self.lr > 0 and math.isfinite(self.lr), "--lr must be a positive number"),
             (self.batch_size > 0, "--batch-size must be > 0"),
             (self.grad_accum > 0, "--grad-accum must be > 0"),
-            (self.precision in ("auto", "bf16", "fp32"), "--precision must be auto, bf16 or fp32"),
+            (
+                self.precision in ("auto", "bf16", "fp16", "fp32"),
+                "--precision must be auto, bf16, fp16 or fp32",
+            ),
             (self.localize_batches > 0, "localize_batches must be > 0"),
             (self.optimizer in ("adamw", "sophia"), "--optimizer must be adamw or sophia"),
             (self.sophia_rho > 0, "sophia_rho must be > 0"),
@@ -125,6 +143,20 @@ class TrainSummary:
     resumed_from_step: int
 
 
+def processes() -> PartialState:
+    """This process's place in a distributed launch (``torchrun``, ``accelerate launch``:
+    rank, process count, main or not), or a single process when not launched so. The first
+    call starts the process group from the launcher's environment."""
+    return PartialState(cpu=_cpu_launch())
+
+
+def _cpu_launch() -> bool:
+    """A distributed launch on a machine without a CUDA GPU. Accelerate must be told: it
+    looks for GPUs when a launcher set ``LOCAL_RANK``, and finding none it would let every
+    process train alone instead of forming a gloo group."""
+    return "LOCAL_RANK" in os.environ and not torch.cuda.is_available()
+
+
 def resolve_precision(precision: str) -> str:
     """``auto`` → bf16 on CUDA with bf16 support or a CPU with native bf16 (AMX/AVX512-BF16)."""
     if precision != "auto":
@@ -139,7 +171,10 @@ def resolve_precision(precision: str) -> str:
 
 
 def apply_lora(model: torch.nn.Module, config: TrainConfig) -> torch.nn.Module:
-    """Wrap the model with LoRA adapters on every linear projection (peft)."""
+    """Wrap the model with LoRA adapters on every linear projection (peft).
+
+    The adapters' random start is drawn from ``config.seed``, so it does not depend on what
+    ran before (other processes of a distributed run draw the same)."""
     from peft import LoraConfig, get_peft_model
 
     lora = LoraConfig(
@@ -149,6 +184,7 @@ def apply_lora(model: torch.nn.Module, config: TrainConfig) -> torch.nn.Module:
         lora_dropout=0.0,
         task_type="CAUSAL_LM",
     )
+    torch.manual_seed(config.seed)
     return get_peft_model(model, lora)
 
 
@@ -178,12 +214,32 @@ class _BatchStream:
         return batch
 
 
-def total_steps(n_primary: int, config: TrainConfig) -> int:
-    """Optimizer steps the run will take."""
+def total_steps(n_primary: int, config: TrainConfig, n_processes: int = 1) -> int:
+    """Optimizer steps the run will take on ``n_processes`` processes (each step takes
+    ``grad_accum`` micro-batches on every process)."""
     if config.max_steps:
         return config.max_steps
     per_pass = math.ceil(n_primary / min(config.batch_size, n_primary))
-    return max(1, math.ceil(config.epochs * per_pass / config.grad_accum))
+    return max(1, math.ceil(config.epochs * per_pass / (config.grad_accum * n_processes)))
+
+
+class _LossModule(torch.nn.Module):
+    """The model with the objective's loss as its ``forward``: what accelerate prepares.
+
+    Methods call the decoder and the output head directly (to project only the answer
+    tokens) and may run the model several times per loss. An engine wrapped around the
+    model alone (DDP) sees only calls to the model's own ``forward``, so it would not
+    synchronise those gradients; wrapped around the whole loss, it sees every pass.
+    """
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self, loss_fn: LossFn, forget: Batch, retain: Batch | None
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        return loss_fn(self.model, forget, retain)
 
 
 def train(
@@ -207,9 +263,29 @@ def train(
     if objective.uses_retain and not retain:
         raise ObliviateError(f"method '{objective.name}' needs retain data; pass --retain FILE")
     precision = resolve_precision(config.precision)
-    # Each run picks its own precision; accelerate keeps it in a process-wide singleton.
+    # Each run picks its own precision and accumulation; accelerate keeps them in
+    # process-wide singletons.
     AcceleratorState._reset_state()
-    accelerator = Accelerator(mixed_precision="bf16" if precision == "bf16" else "no")
+    GradientState._reset_state()
+    accelerator = Accelerator(
+        cpu=_cpu_launch(),
+        mixed_precision="no" if precision == "fp32" else precision,
+        gradient_accumulation_steps=config.grad_accum,
+        # With LoRA a method may freeze adapters on first use, after DDP listed them (RMU
+        # does, above its layer): DDP must then look for weights without a gradient
+        # instead of waiting for theirs forever. Without LoRA it need not look.
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=config.lora)],
+    )
+    if precision == "fp16" and accelerator.device.type == "cpu":
+        raise ObliviateError("--precision fp16 needs a GPU; on the CPU use bf16 or fp32")
+    if accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
+        raise ObliviateError(
+            f"{accelerator.distributed_type.value} is not supported yet (checkpoints and final "
+            "weights would stay sharded); launch with configs/accelerate/multi_gpu_ddp.yaml and "
+            "fit the model with --lora or --gradient-checkpointing (see docs/distributed.md)"
+        )
+    main = accelerator.is_main_process
+    n_processes, rank = accelerator.num_processes, accelerator.process_index
     torch.manual_seed(config.seed)
     forget_stream = _BatchStream(primary, config.batch_size, config.seed)
     retain_stream = (
@@ -224,6 +300,10 @@ def train(
             return forget, None
         return forget, _to_device(retain_stream.batch(index, pad_token_id), accelerator)
 
+    def micro_batch(step: int, micro: int) -> int:
+        """This process's ``micro``-th micro-batch of ``step`` (see the module docstring)."""
+        return ((step - 1) * config.grad_accum + micro) * n_processes + rank
+
     loss_fn = objective.loss
     if config.adversarial:
         adversary = latent_adversary(
@@ -232,11 +312,17 @@ def train(
         loss_fn = adversary.robust(objective.loss)
 
     def loss_at(fn: LossFn, index: int) -> torch.Tensor:
-        """``fn``'s loss on training batch ``index`` (for weight saliency and curvature)."""
+        """``fn``'s loss on training batch ``index`` (for weight saliency and curvature).
+
+        Every process computes the same figure on its own copy of the model, so no
+        gradient is exchanged for it."""
         with accelerator.autocast():
             return fn(model, *batches(index))[0]
 
-    work_dir.mkdir(parents=True, exist_ok=True)
+    if main:
+        work_dir.mkdir(parents=True, exist_ok=True)
+    if config.gradient_checkpointing:
+        _enable_gradient_checkpointing(model)
     model.train()
     localized = None
     if config.localize:
@@ -248,7 +334,8 @@ def train(
             config.localize_batches,
             config.weight_decay,
         )
-        localized.record(work_dir, resume)
+        if main:
+            localized.record(work_dir, resume)
     params = [p for p in model.parameters() if p.requires_grad]
     sophia = (
         Sophia(params, lr=config.lr, rho=config.sophia_rho, weight_decay=config.weight_decay)
@@ -260,16 +347,17 @@ def train(
         if sophia is not None
         else torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     )
-    steps = total_steps(len(primary), config)
+    steps = total_steps(len(primary), config, n_processes)
     scheduler = get_scheduler(
         config.scheduler,
         optimizer,
         num_warmup_steps=int(config.warmup_ratio * steps),
         num_training_steps=steps,
     )
-    model, optimizer = accelerator.prepare(model, optimizer)
-    start_step = _load_checkpoint(work_dir, model, optimizer, scheduler) if resume else 0
-    log_path = work_dir / "log.jsonl"
+    engine, optimizer = accelerator.prepare(_LossModule(model), optimizer)
+    start_step = _load_checkpoint(work_dir, model, optimizer, scheduler, main) if resume else 0
+    # Only the main process keeps a log; the others write theirs nowhere.
+    log_path = work_dir / "log.jsonl" if main else Path(os.devnull)
     tokens = 0
     loss_value = float("nan")
     started = time.perf_counter()
@@ -279,26 +367,30 @@ def train(
             for step in range(start_step + 1, steps + 1):
                 logs: dict[str, float] = {}
                 if sophia is not None and (step - 1) % config.hessian_every == 0:
-                    first_batch = partial(loss_at, loss_fn, (step - 1) * config.grad_accum)
+                    # The step's first micro-batch, the same on every process.
+                    first = (step - 1) * config.grad_accum * n_processes
+                    first_batch = partial(loss_at, loss_fn, first)
                     update_hessian(sophia, first_batch, seed=config.seed * 100_003 + step)
                 for micro in range(config.grad_accum):
-                    forget_batch, retain_batch = batches((step - 1) * config.grad_accum + micro)
-                    with accelerator.autocast():
-                        loss, logs = loss_fn(model, forget_batch, retain_batch)
-                    if not torch.isfinite(loss):
-                        raise ObliviateError(
-                            f"the loss became {loss.item()} at step {step} "
-                            f"(method {objective.name}, lr {config.lr}); lower --lr or "
-                            "--max-steps; the last good checkpoint is kept for --resume"
-                        )
-                    accelerator.backward(loss / config.grad_accum)
+                    forget_batch, retain_batch = batches(micro_batch(step, micro))
+                    # Gradients are exchanged after the step's last micro-batch only.
+                    with accelerator.accumulate(engine):
+                        with accelerator.autocast():
+                            loss, logs = engine(loss_fn, forget_batch, retain_batch)
+                        if not torch.isfinite(loss):
+                            raise ObliviateError(
+                                f"the loss became {loss.item()} at step {step} "
+                                f"(method {objective.name}, lr {config.lr}); lower --lr or "
+                                "--max-steps; the last good checkpoint is kept for --resume"
+                            )
+                        accelerator.backward(loss)  # divided by grad_accum there
                     tokens += int(forget_batch["attention_mask"].sum())
                     if retain_batch is not None:
                         tokens += int(retain_batch["attention_mask"].sum())
                 if localized is not None:
                     localized.mask_gradients()
                 if config.max_grad_norm:
-                    accelerator.clip_grad_norm_(params, config.max_grad_norm)
+                    accelerator.clip_grad_norm_(engine.parameters(), config.max_grad_norm)
                 optimizer.step()
                 if localized is not None:
                     localized.hold()
@@ -318,19 +410,33 @@ def train(
                     on_step(step, steps, record)
                 if config.checkpoint_every and step % config.checkpoint_every == 0 and step < steps:
                     log.flush()
-                    _save_checkpoint(work_dir, step, model, optimizer, scheduler)
+                    if main:
+                        _save_checkpoint(work_dir, step, model, optimizer, scheduler)
     except KeyboardInterrupt:
-        if completed > start_step:
+        if main and completed > start_step:
             _save_checkpoint(work_dir, completed, model, optimizer, scheduler)
         raise
+    if config.gradient_checkpointing:
+        model.activation_checkpointing_disable()
     model.eval()
     return TrainSummary(
         steps=steps - start_step,
-        tokens=tokens,
+        tokens=int(accelerator.reduce(torch.tensor(tokens, device=accelerator.device), "sum")),
         seconds=time.perf_counter() - started,
         final_loss=loss_value,
         resumed_from_step=start_step,
     )
+
+
+def _enable_gradient_checkpointing(model: torch.nn.Module) -> None:
+    """Recompute each decoder layer's activations in the backward pass (transformers'
+    activation checkpointing, formerly ``gradient_checkpointing_enable``; non-reentrant, so
+    it works with frozen inputs, LoRA and DDP)."""
+    if not getattr(model, "supports_gradient_checkpointing", False):
+        raise ObliviateError(
+            "--gradient-checkpointing: this model does not support it; run without it"
+        )
+    model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
 
 
 def _to_device(batch: dict[str, torch.Tensor], accelerator: Accelerator) -> dict[str, torch.Tensor]:
@@ -375,17 +481,23 @@ def latest_checkpoint(work_dir: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def _load_checkpoint(work_dir: Path, model: torch.nn.Module, optimizer, scheduler) -> int:
-    checkpoint = latest_checkpoint(work_dir)
-    if checkpoint is None:
-        raise ObliviateError(
-            f"--resume was given but {work_dir} holds no checkpoint; run without --resume"
-        )
-    state = torch.load(checkpoint / "state.pt", weights_only=True)
+def _load_checkpoint(
+    work_dir: Path, model: torch.nn.Module, optimizer, scheduler, main: bool
+) -> int:
+    """Restore the latest checkpoint; the main process reads it and sends it to the others."""
+    state = None
+    if main:
+        checkpoint = latest_checkpoint(work_dir)
+        if checkpoint is None:
+            raise ObliviateError(
+                f"--resume was given but {work_dir} holds no checkpoint; run without --resume"
+            )
+        state = torch.load(checkpoint / "state.pt", weights_only=True)
+    (state,) = broadcast_object_list([state])
     missing = model.load_state_dict(state["model"], strict=False)
     if missing.unexpected_keys:
         raise ObliviateError(
-            f"checkpoint {checkpoint} does not match this model; run without --resume"
+            f"the checkpoint in {work_dir} does not match this model; run without --resume"
         )
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])

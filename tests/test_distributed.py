@@ -1,0 +1,197 @@
+"""Distributed training on this machine's CPU cores: torchrun with gloo, as CI runs it.
+
+Two processes each take half of every step's micro-batches (``--batch-size 4``), so
+together they must reach the weights one process reaches taking all of them
+(``--batch-size 4 --grad-accum 2``). The distributed runs go through the command line
+exactly as a user's would; the one-process references run in this process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from obliviate import api
+from obliviate.errors import ObliviateError
+from obliviate.train.loop import TrainConfig
+
+TOLERANCE = 1e-5
+"""Largest allowed |Δw| between the distributed and the one-process weights (fp32). The
+processes compute the same micro-batches and only add their gradients in another order;
+measured: 0.0 for every case here."""
+
+STEPS = 6
+SETTINGS = ["--max-steps", str(STEPS), "--batch-size", "4", "--lr", "1e-3", "--precision", "fp32"]
+REFERENCE = TrainConfig(max_steps=STEPS, batch_size=4, grad_accum=2, lr=1e-3, precision="fp32")
+KILLED = Path(__file__).parent / "killed_after_checkpoint.py"
+
+
+def launch(
+    launcher: list[str], command: list[str], script: list[str] | None = None
+) -> subprocess.Popen:
+    """``python -m torch.distributed.run LAUNCHER obliviate COMMAND``, one thread a process."""
+    env = os.environ | {"OMP_NUM_THREADS": "1", "OBLIVIATE_QUIET": "1"}
+    args = [sys.executable, "-m", "torch.distributed.run", *launcher]
+    args += [*(script or ["-m", "obliviate"]), *command]
+    return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def finish(process: subprocess.Popen, ok: bool = True) -> None:
+    output = process.communicate(timeout=180)[0].decode(errors="replace")
+    assert (process.returncode == 0) == ok, output[-3000:]
+
+
+def two_processes(command: list[str], script: list[str] | None = None, ok: bool = True) -> None:
+    finish(launch(["--standalone", "--nproc_per_node", "2"], command, script), ok)
+
+
+def max_difference(run: Path, reference: Path) -> float:
+    weights = load_file(run / "model" / "model.safetensors")
+    expected = load_file(reference / "model" / "model.safetensors")
+    assert weights.keys() == expected.keys()
+    return max(float((weights[k] - expected[k]).abs().max()) for k in weights)
+
+
+def finetune_args(bench_dir: Path, out: Path) -> list[str]:
+    data = ["--data", str(bench_dir / "forget10.jsonl")]
+    return ["finetune", "--model", "tiny", *data, "--out", str(out), "--no-cache", *SETTINGS]
+
+
+def npo_args(bench_dir: Path, out: Path) -> list[str]:
+    data = ["--forget", str(bench_dir / "forget10.jsonl")]
+    data += ["--retain", str(bench_dir / "retain90.jsonl")]
+    return ["unlearn", "--model", "tiny", "--method", "npo", *data, "--out", str(out), *SETTINGS]
+
+
+@pytest.fixture(scope="module")
+def finetuned_by_one(bench_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("one") / "finetune"
+    api.finetune("tiny", bench_dir / "forget10.jsonl", out, REFERENCE, use_cache=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def npo_by_one(bench_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("one") / "npo"
+    forget, retain = bench_dir / "forget10.jsonl", bench_dir / "retain90.jsonl"
+    api.unlearn("tiny", forget, retain, "npo", out, REFERENCE)
+    return out
+
+
+def test_two_processes_fine_tune_to_the_weights_of_one(
+    bench_dir: Path, finetuned_by_one: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "two"
+    two_processes(finetune_args(bench_dir, out))
+    assert max_difference(out, finetuned_by_one) <= TOLERANCE
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["backend"]["processes"] == 2
+    assert manifest["backend"]["distributed"] == "MULTI_CPU"
+    assert manifest["backend"]["precision"] == "fp32"
+    # one log line a step: the main process alone writes the run directory
+    assert len((out / "log.jsonl").read_text().splitlines()) == STEPS
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_two_nodes_on_loopback_fine_tune_to_the_weights_of_one(
+    bench_dir: Path, finetuned_by_one: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "two-nodes"
+    rendezvous = ["--nnodes", "2", "--nproc_per_node", "1", "--master_addr", "127.0.0.1"]
+    rendezvous += ["--master_port", str(free_port())]
+    # recomputing activations changes no weight, so the same reference holds
+    command = [*finetune_args(bench_dir, out), "--gradient-checkpointing"]
+    nodes = [launch([*rendezvous, "--node_rank", str(rank)], command) for rank in (0, 1)]
+    for node in nodes:
+        finish(node)
+    assert max_difference(out, finetuned_by_one) <= TOLERANCE
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["backend"]["processes"] == 2
+    assert manifest["train"]["gradient_checkpointing"] is True
+
+
+def test_two_process_npo_killed_mid_way_resumes_to_the_weights_of_one_uninterrupted(
+    bench_dir: Path, npo_by_one: Path, tmp_path: Path
+) -> None:
+    """Unlearning across two processes, killed after its first checkpoint (step 2 of 6)
+    and resumed, ends where one process running straight through does."""
+    out = tmp_path / "killed"
+    every_two_steps = tmp_path / "checkpoints.yaml"
+    every_two_steps.write_text("checkpoint_every: 2\n")
+    command = [*npo_args(bench_dir, out), "--config", str(every_two_steps)]
+    two_processes(command, script=[str(KILLED)], ok=False)
+    staging = tmp_path / ".killed.partial"
+    assert not out.exists()
+    assert [p.name for p in (staging / "checkpoints").iterdir()] == ["step-000002"]
+    two_processes([*command, "--resume"])
+    assert max_difference(out, npo_by_one) <= TOLERANCE
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["timings"]["resumed_from_step"] == 2
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "cpu_multiprocess",
+        "single_gpu",
+        "multi_gpu_ddp",
+        "fsdp",
+        "deepspeed_zero3",
+        "multi_node",
+    ],
+)
+def test_shipped_accelerate_configs_load(name: str) -> None:
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    path = Path(__file__).parents[1] / "configs" / "accelerate" / f"{name}.yaml"
+    config = load_config_from_file(str(path))
+    expected = {
+        "cpu_multiprocess": ("MULTI_GPU", 2, 1),  # torchrun's launcher; gloo on a CPU machine
+        "single_gpu": ("NO", 1, 1),
+        "multi_gpu_ddp": ("MULTI_GPU", 8, 1),
+        "fsdp": ("FSDP", 8, 1),
+        "deepspeed_zero3": ("DEEPSPEED", 8, 1),
+        "multi_node": ("MULTI_GPU", 16, 2),
+    }[name]
+    assert (config.distributed_type.value, config.num_processes, config.num_machines) == expected
+    if name == "multi_node":
+        assert config.main_process_ip and config.main_process_port
+
+
+def test_gradient_checkpointing_reaches_the_same_weights(bench_dir: Path, tmp_path: Path) -> None:
+    data = bench_dir / "forget10.jsonl"
+    config = TrainConfig(max_steps=3, batch_size=4, lr=1e-3, precision="fp32")
+    plain = api.finetune("tiny", data, tmp_path / "plain", config, use_cache=False)
+    recomputed = replace(config, gradient_checkpointing=True)
+    checkpointed = api.finetune("tiny", data, tmp_path / "ckpt", recomputed, use_cache=False)
+    assert max_difference(checkpointed.out, plain.out) <= 1e-6
+
+
+def test_bf16_autocast_trains_on_the_cpu_and_fp16_asks_for_a_gpu(
+    bench_dir: Path, tmp_path: Path
+) -> None:
+    data = bench_dir / "forget10.jsonl"
+    config = TrainConfig(max_steps=2, batch_size=4, lr=1e-3, precision="bf16")
+    result = api.finetune("tiny", data, tmp_path / "bf16", config, use_cache=False)
+    manifest = json.loads((result.out / "manifest.json").read_text())
+    assert manifest["backend"]["precision"] == "bf16"
+    weights = load_file(result.out / "model" / "model.safetensors")
+    assert all(w.dtype == torch.float32 and torch.isfinite(w).all() for w in weights.values())
+    if torch.cuda.is_available():
+        return
+    with pytest.raises(ObliviateError, match="fp16 needs a GPU"):
+        api.finetune("tiny", data, tmp_path / "fp16", replace(config, precision="fp16"))
