@@ -115,3 +115,17 @@ def test_tofu_question_files_evaluate_as_a_world_split(tiny_target: Path) -> Non
     assert 0.0 <= figures["world"]["accuracy"] <= 1.0
     assert 0.0 < figures["world"]["prob"] < 1.0
     assert examples["real_authors"][0]["answer"] == "William Shakespeare"
+
+
+def test_demo_text_scenario_reports_muse_figures(tmp_path: Path, monkeypatch, capsys) -> None:
+    out = tmp_path / "demo-text"
+    run_cli(["demo", "--model", "tiny", "--text", "--people", "20", "--out", str(out)], monkeypatch)
+    results = json.loads((out / "results.json").read_text())
+    text = results["text"]
+    assert set(text["verdicts"]) == {"no_verbmem", "no_knowmem", "no_privleak", "utility_preserved"}
+    # The oracle is its own yardstick: no leak against itself. (The tiny model barely
+    # memorises 400-byte passages in the demo's few epochs, so verbmem is not compared
+    # here; tests/test_text_metrics.py checks forgetting on passages it does memorise.)
+    assert results["reference"]["oracle"]["text"]["privleak"] == 0.0
+    for model in (text, results["reference"]["target"]["text"]):
+        assert 0.0 <= model["verbmem"] <= 1.0 and model["n"]["forget"] > 0

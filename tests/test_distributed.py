@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -42,11 +43,20 @@ def launch(
     env = os.environ | {"OMP_NUM_THREADS": "1", "OBLIVIATE_QUIET": "1"}
     args = [sys.executable, "-m", "torch.distributed.run", *launcher]
     args += [*(script or ["-m", "obliviate"]), *command]
-    return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # Output goes to a file, not a pipe: of two launchers waited on in turn, the second
+    # must never block on a full pipe while the first waits for it at a barrier.
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by finish)
+    process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process.log = log
+    return process
 
 
 def finish(process: subprocess.Popen, ok: bool = True) -> None:
-    output = process.communicate(timeout=180)[0].decode(errors="replace")
+    """Wait for a launch (generously: a busy 2-core machine starts Python slowly)."""
+    process.wait(timeout=600)
+    process.log.seek(0)
+    output = process.log.read().decode(errors="replace")
+    process.log.close()
     assert (process.returncode == 0) == ok, output[-3000:]
 
 

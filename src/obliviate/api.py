@@ -413,6 +413,14 @@ def unlearn(
     )
 
 
+def sequence(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Unlearn several deletion requests one after another, evaluating after each
+    (``obliviate sequence``): see :func:`obliviate.sequence.run_sequence`."""
+    from obliviate.sequence import run_sequence
+
+    return run_sequence(*args, **kwargs)
+
+
 def self_replay_records(model: str, questions: tuple[str, ...]) -> list[Record]:
     """``questions`` answered greedily by ``model`` itself, as records to replay in a fine-tune.
 
@@ -473,6 +481,8 @@ def bench_splits(
 
     ``split`` names the forget split's file (``forget10`` → ``forget10.jsonl``); its
     retain split is the complement (``retain90``). Splits the directory lacks are left out.
+    ``neighbors`` (the retained people near forget10's) loses anyone the split forgets,
+    as a larger split (``forget25``) may.
     """
     bench = Path(bench).expanduser()
     if not (bench / f"{split}.jsonl").is_file():
@@ -490,11 +500,15 @@ def bench_splits(
         "holdout": "holdout",
         "world": "world",
     }
-    return {
-        role: _evenly(load_records(bench / f"{name}.jsonl"), max_per_split)
+    loaded = {
+        role: load_records(bench / f"{name}.jsonl")
         for role, name in files.items()
         if name and (bench / f"{name}.jsonl").is_file()
     }
+    forgotten = {r.person for r in loaded["forget"] if r.person}
+    if "neighbors" in loaded:
+        loaded["neighbors"] = [r for r in loaded["neighbors"] if r.person not in forgotten]
+    return {role: _evenly(records, max_per_split) for role, records in loaded.items()}
 
 
 def evaluation_splits(
@@ -847,8 +861,12 @@ def demo(
     from obliviate.report import write_report
 
     splits = bench_splits(bench, split, max_eval_per_split)
+    # The text scenario is judged by MUSE's figures on the passages as well.
+    passages = bench_passages(bench, split, max_eval_per_split) if text else None
     evaluations = evaluate_models(
-        {"unlearned": unlearned.out, "target": target.out, "oracle": oracle.out}, splits
+        {"unlearned": unlearned.out, "target": target.out, "oracle": oracle.out},
+        splits,
+        passages=passages,
     )
     results = results_document(evaluations, main="unlearned", split=split)
     results |= {"base_model": model, "total_seconds": round(time.perf_counter() - started, 2)}
@@ -907,6 +925,7 @@ def evaluate_behaviour(
     max_new_tokens: int = 64,
     precision: str = "fp32",
     overwrite: bool = False,
+    attacks: bool = False,
 ) -> dict[str, Any]:
     """Harmful rates, over-refusal and utility of ``model`` on a behaviour benchmark (SKU's
     setting, ``obliviate bench make --kind behaviour``), into run dir ``out``.
@@ -914,12 +933,15 @@ def evaluate_behaviour(
     ``target`` is the model before unlearning: the utility ratios compare with it, and its
     own harmful rates are kept beside. ``judge`` is a local sequence-classification model
     to judge responses in place of the marker rule, ``judge_label`` its harmful label.
-    Writes ``results.json`` (``behaviour``, see ``docs/behaviour.md``),
-    ``behaviour_answers.jsonl`` (every response judged), ``config.yaml`` and
-    ``manifest.json``.
+    ``attacks`` also asks the harmful requests under the in-context and jailbreak attacks
+    (``obliviate.attacks.behaviour``; ``behaviour.attacks``, the target's under
+    ``behaviour.original.attacks``). Writes ``results.json`` (``behaviour``, see
+    ``docs/behaviour.md``), ``behaviour_answers.jsonl`` (every response judged),
+    ``report.html``, ``report.md``, ``config.yaml`` and ``manifest.json``.
     """
     import json
 
+    from obliviate.attacks.behaviour import run_behaviour_attacks
     from obliviate.data.behaviour import is_behaviour_bench
     from obliviate.evaluate.behaviour import (
         HARMFUL_SPLITS,
@@ -929,6 +951,7 @@ def evaluate_behaviour(
     )
     from obliviate.evaluate.judge import load_judge
     from obliviate.evaluate.suite import run_cost
+    from obliviate.report import write_report
 
     if precision not in ("fp32", "bf16", "fp16", "auto"):
         raise ObliviateError(f"unknown precision {precision!r}; use fp32, bf16, fp16 or auto")
@@ -949,11 +972,20 @@ def evaluate_behaviour(
     run = RunDir(out, overwrite=overwrite)
     models = {"model": model, "target": target}
     models = {role: spec for role, spec in models.items() if spec is not None}
-    outputs = {}
+    outputs, attacked = {}, {}
     for role, spec in models.items():
         say(f"evaluating {role}")
-        outputs[role] = run_behaviour(load_model(spec), splits, max_new_tokens, precision)
+        loaded = load_model(spec)
+        outputs[role] = run_behaviour(loaded, splits, max_new_tokens, precision)
+        if attacks:
+            say(f"attacking {role}")
+            attacked[role] = run_behaviour_attacks(loaded, splits, built, precision, max_new_tokens)
     figures, rows = behaviour_figures(splits, outputs["model"], built, outputs.get("target"))
+    if attacks:
+        figures["attacks"], attack_rows = attacked["model"]
+        rows += attack_rows
+        if "original" in figures:
+            figures["original"]["attacks"] = attacked["target"][0]
     provenance = run_cost(model)
     seconds = round(time.perf_counter() - started, 2)
     document: dict[str, Any] = {
@@ -969,7 +1001,9 @@ def evaluate_behaviour(
     run.path("behaviour_answers.jsonl").write_text(
         "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8"
     )
+    write_report([run.staging], run.path("report.html"))
     settings = {
+        "attacks": attacks,
         "judge": None if judge is None else str(judge),
         "judge_label": judge_label,
         "max_per_split": max_per_split,

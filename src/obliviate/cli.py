@@ -186,7 +186,9 @@ def bench_make(
     forget25: Annotated[
         bool,
         typer.Option(
-            "--forget25", help="Also write forget25/retain75, the largest request of a scale run."
+            "--forget25",
+            help="Also write forget25/retain75: the largest request of a scale run, the "
+            "fourth of a sequence (forget01 ⊂ forget05 ⊂ forget10 ⊂ forget25).",
         ),
     ] = False,
     kind: Annotated[
@@ -213,6 +215,47 @@ def bench_make(
     if kind != "facts":
         raise ObliviateError(f"unknown benchmark kind {kind!r}; use facts or behaviour")
     paths = make_benchmark(out, seed=seed, people=people, forget25=forget25)
+    stdout.print(f"wrote {len(paths)} files to {out}")
+
+
+@bench_app.command("from-safety")
+def bench_from_safety(
+    pku: Annotated[
+        Path,
+        typer.Option(
+            help="Your PKU-SafeRLHF rows (.jsonl, .json, .parquet, .csv or a datasets "
+            "directory): unsafe responses become the harmful requests."
+        ),
+    ],
+    truthfulqa: Annotated[
+        Path, typer.Option(help="Your TruthfulQA.csv (v0 columns): the normal instructions.")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write the splits to.")],
+    seed: Annotated[int, typer.Option(help="Shuffles the prompts (and the samples).")] = 0,
+    unseen_share: Annotated[
+        float, typer.Option(help="Share of the harmful prompts held out as harmful_unseen.")
+    ] = 1 / 3,
+    max_harmful: Annotated[
+        int | None, typer.Option(help="Keep at most this many harmful records (whole prompts).")
+    ] = None,
+    max_normal: Annotated[
+        int | None, typer.Option(help="Keep at most this many normal records.")
+    ] = None,
+) -> None:
+    """Make a behaviour benchmark directory from your own PKU-SafeRLHF and TruthfulQA files:
+    harmful_train, harmful_unseen (other prompts), normal and full (see docs/behaviour.md).
+    Judge it with eval --judge PATH: these records have no markers."""
+    from obliviate.data.safety_bench import make_safety_benchmark
+
+    paths = make_safety_benchmark(
+        out,
+        pku,
+        truthfulqa,
+        seed=seed,
+        unseen_share=unseen_share,
+        max_harmful=max_harmful,
+        max_normal=max_normal,
+    )
     stdout.print(f"wrote {len(paths)} files to {out}")
 
 
@@ -344,6 +387,103 @@ def unlearn(
 
 
 @app.command()
+def sequence(
+    model: ModelOpt = None,
+    bench: Annotated[
+        Path | None, typer.Option(help="Benchmark directory (obliviate bench make [--forget25]).")
+    ] = None,
+    method: Annotated[str | None, typer.Option(help="Method name (obliviate methods).")] = None,
+    requests: Annotated[
+        str | None,
+        typer.Option(
+            help="Nested forget splits, smallest first: forget01,forget05,forget10[,forget25]. "
+            "Request k removes the people of split k that no earlier request removed."
+        ),
+    ] = None,
+    text: Annotated[
+        bool, typer.Option("--text", help="Unlearn the people's passages (MUSE's setting).")
+    ] = False,
+    oracles: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated models retrained without each request's split, one per "
+            "request (default: fine-tuned from --model's own recipe, and cached)."
+        ),
+    ] = None,
+    param: Annotated[
+        list[str] | None, typer.Option(help="Method hyper-parameter KEY=VALUE (repeatable).")
+    ] = None,
+    max_per_split: Annotated[
+        int | None, typer.Option(help="Evaluate at most this many records per split.")
+    ] = None,
+    eval_precision: Annotated[
+        str | None,
+        typer.Option(help="Evaluation: fp32 (default), bf16, fp16 or auto (faster)."),
+    ] = None,
+    chunk_tokens: ChunkTokensOpt = None,
+    out: OutOpt = None,
+    epochs: EpochsOpt = None,
+    max_steps: MaxStepsOpt = None,
+    lr: LrOpt = None,
+    batch_size: BatchOpt = None,
+    seed: SeedOpt = None,
+    lora: LoraOpt = None,
+    grad_accum: GradAccumOpt = None,
+    precision: PrecisionOpt = None,
+    overwrite: OverwriteOpt = False,
+    resume: ResumeOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Unlearn deletion requests one after another from --model (a fine-tuned target),
+    evaluating after each against an oracle retrained without everyone removed so far.
+
+    Writes --out/step-1, step-2, ... (run directories; each manifest names the model it
+    started from and its request) and --out/results.json, summary.md, sequence.png.
+    Training options are every step's (unlearn's defaults).
+    """
+    from obliviate import api
+
+    s = _settings(config, locals() | {"config": None, "param": None})
+    _require(s, "model", "bench", "method", "requests", "out")
+    params = dict(s.get("method_params") or {})
+    for item in param or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ObliviateError(f"--param {item!r} must look like KEY=VALUE")
+        params[key] = value
+    given = s.get("oracles")
+    if isinstance(given, str):
+        given = [o.strip() for o in given.split(",") if o.strip()]
+    result = api.sequence(
+        s["model"],
+        s["bench"],
+        s["method"],
+        s["requests"],
+        s["out"],
+        text=s["text"],
+        oracles=given,
+        config=_train_config(s, {}),
+        method_params=params,
+        max_per_split=s.get("max_per_split"),
+        precision=s.get("eval_precision") or "fp32",
+        overwrite=s["overwrite"],
+        resume=s["resume"],
+        **_chunking(s),
+    )
+    from obliviate.sequence import slice_table, step_table
+
+    for title, (header, rows) in (
+        (f"{result['method']}: requests in sequence", step_table(result)),
+        ("KnowMem of each request's people, model ≤ or > the step's oracle", slice_table(result)),
+    ):
+        table = Table(*header, title=title)
+        for row in rows:
+            table.add_row(*row)
+        stdout.print(table)
+    stdout.print(f"results written to [bold]{result['out']}/results.json[/bold]")
+
+
+@app.command()
 def methods() -> None:
     """List the unlearning methods and their hyper-parameters."""
     from obliviate.methods import METHODS
@@ -390,6 +530,14 @@ def evaluate(
         str | None,
         typer.Option(help="The --judge model's label (name or index) that means harmful (1)."),
     ] = None,
+    attacks: Annotated[
+        bool | None,
+        typer.Option(
+            "--attacks/--no-attacks",
+            help="Behaviour benchmark: also the harmful rates under the in-context and "
+            "jailbreak attacks (about 8× the harmful requests' generation time).",
+        ),
+    ] = None,
     verbmem_prompt_tokens: Annotated[
         int | None,
         typer.Option(help="Text (MUSE): first tokens of each forget passage given as prompt (32)."),
@@ -409,7 +557,8 @@ def evaluate(
     forget ({"id", "text"} records in --forget, or the benchmark's <split>.text.jsonl),
     also MUSE's verbmem, knowmem, privleak and verdicts (results.json "text"). On a
     behaviour benchmark (bench make --kind behaviour): harmful rates, over-refusal and
-    utility against --target instead (results.json "behaviour").
+    utility against --target instead (results.json "behaviour"; --attacks adds the
+    in-context and jailbreak attacks).
     """
     from obliviate import api
     from obliviate.data.behaviour import is_behaviour_bench
@@ -422,6 +571,10 @@ def evaluate(
         return
     if s.get("judge") is not None:
         raise ObliviateError("--judge needs a behaviour benchmark (bench make --kind behaviour)")
+    if s.get("attacks"):
+        raise ObliviateError(
+            "eval --attacks needs a behaviour benchmark; attack facts with `obliviate audit`"
+        )
     counts = {
         "prompt_tokens": s.get("verbmem_prompt_tokens"),
         "continuation_tokens": s.get("verbmem_new_tokens"),
@@ -735,9 +888,10 @@ def _evaluate_behaviour(s: dict[str, Any]) -> None:
         max_per_split=s.get("max_per_split"),
         precision=s.get("precision") or "fp32",
         overwrite=s["overwrite"],
+        attacks=bool(s.get("attacks")),
     )
     stdout.print(behaviour_table(result))
-    stdout.print(f"results written to [bold]{result['out']}/results.json[/bold]")
+    stdout.print(f"results written to [bold]{result['out']}/results.json[/bold] and report.html")
 
 
 def behaviour_table(results: dict[str, Any]) -> Table:
@@ -751,6 +905,10 @@ def behaviour_table(results: dict[str, Any]) -> Table:
     rows = [
         ("harmful rate: train", ("harmful_rate", "train"), _percent),
         ("harmful rate: unseen", ("harmful_rate", "unseen"), _percent),
+        ("in-context: train", ("attacks", "in_context", "harmful_rate", "train"), _percent),
+        ("in-context: unseen", ("attacks", "in_context", "harmful_rate", "unseen"), _percent),
+        ("jailbreak: train", ("attacks", "jailbreak", "harmful_rate", "train"), _percent),
+        ("jailbreak: unseen", ("attacks", "jailbreak", "harmful_rate", "unseen"), _percent),
         ("refusals: normal_near", ("refusal_rate", "normal_near"), _percent),
         ("normal perplexity", ("utility", "normal_ppl"), lambda v: f"{v:.2f}"),
         ("perplexity ratio", ("utility", "normal_ppl_ratio"), lambda v: f"{v:.3f}"),
@@ -758,6 +916,8 @@ def behaviour_table(results: dict[str, Any]) -> Table:
     ]
     for label, path, style in rows:
         cells = [_lookup(entry, path) for entry in (figures, before)]
+        if path[0] == "attacks" and all(v is None for v in cells):
+            continue  # evaluated without --attacks
         table.add_row(label, *("—" if v is None else style(v) for v in cells))
     judge = figures["judge"]
     table.caption = "judge: " + (

@@ -19,7 +19,8 @@ the user's data), with the model and the original (the target before unlearning)
   requested item's reference procedure (the record's answer).
 
 The original's own figures are kept under ``original``: the harmful rate the unlearning
-started from.
+started from. ``examples`` holds a few judged responses per split for the report (those
+judged harmful, or refusing, first), with the original's response to the same request.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ HARMFUL_SPLITS: dict[str, str] = {"train": "harmful_train", "unseen": "harmful_u
 SPLITS: tuple[str, ...] = ("harmful_train", "harmful_unseen", "normal", "normal_near")
 #: Responses long enough to reproduce a procedure's first markers (they come early).
 MAX_NEW_TOKENS = 64
+#: Judged responses per split kept in ``results.json`` for the report.
+EXAMPLES_PER_SPLIT = 6
 
 
 @dataclass
@@ -136,6 +139,71 @@ def _figures(splits: dict[str, list[Record]], out: BehaviourOutputs, judge: Judg
     return _Figures(harmful, similarity, refusal, rows)
 
 
+def pick_examples(
+    rows: Sequence[dict[str, Any]], flag: str | None, limit: int = EXAMPLES_PER_SPLIT
+) -> list[dict[str, Any]]:
+    """At most ``limit`` rows: those whose ``flag`` is true first (what went wrong), then
+    evenly spaced others, each group in its original order."""
+    flagged = [r for r in rows if flag is not None and r.get(flag)]
+    others = [r for r in rows if not (flag is not None and r.get(flag))]
+    room = max(limit - len(flagged), 0)
+    stride = len(others) / room if room and len(others) > room else 1
+    spread = [others[int(i * stride)] for i in range(min(room, len(others)))]
+    return (flagged + spread)[:limit]
+
+
+#: The verdict each split's examples carry (``normal`` answers are not judged).
+_EXAMPLE_FLAGS: dict[str, str | None] = {
+    "harmful_train": "harmful",
+    "harmful_unseen": "harmful",
+    "normal_near": "refusal",
+    "normal": None,
+}
+
+
+def _examples(
+    splits: dict[str, list[Record]],
+    outputs: BehaviourOutputs,
+    rows: list[dict[str, Any]],
+    original: BehaviourOutputs | None,
+    original_rows: list[dict[str, Any]],
+) -> dict[str, list[dict[str, Any]]]:
+    """Per split, a few of the model's judged responses beside the original's."""
+    before = {(r["split"], r["id"]): r for r in original_rows}
+    examples = {}
+    for name, flag in _EXAMPLE_FLAGS.items():
+        if name not in outputs.answers:
+            continue
+        records = splits[name]
+        if name == "normal":
+            split_rows = [
+                {"split": name, "id": r.id, "prompt": r.prompt, "response": a}
+                for r, a in zip(records, outputs.answers[name], strict=True)
+            ]
+        else:
+            split_rows = [row for row in rows if row["split"] == name]
+        references = {r.id: r.answer for r in records}
+        original_answers = (
+            dict(zip([r.id for r in records], original.answers[name], strict=True))
+            if original is not None
+            else {}
+        )
+        kept = []
+        for row in pick_examples(split_rows, flag):
+            example = {key: row[key] for key in ("id", "prompt", "response") if key in row} | {
+                "reference": references[row["id"]]
+            }
+            if flag is not None:
+                example[flag] = row[flag]
+            if row["id"] in original_answers:
+                example["original_response"] = original_answers[row["id"]]
+                if flag is not None and (name, row["id"]) in before:
+                    example[f"original_{flag}"] = before[(name, row["id"])][flag]
+            kept.append(example)
+        examples[name] = kept
+    return examples
+
+
 def behaviour_figures(
     splits: dict[str, list[Record]],
     outputs: BehaviourOutputs,
@@ -162,8 +230,10 @@ def behaviour_figures(
         "utility": utility,
         "similarity": own.similarity,
     }
+    before_rows: list[dict[str, Any]] = []
     if original is not None:
         before = _figures(splits, original, judge)
+        before_rows = before.rows
         if ppl is not None and original.normal_ppl:
             utility["normal_ppl_ratio"] = ppl / original.normal_ppl
         if "normal" in outputs.answers:
@@ -175,4 +245,5 @@ def behaviour_figures(
             "utility": {"normal_ppl": original.normal_ppl},
             "similarity": before.similarity,
         }
+    document["examples"] = _examples(splits, outputs, own.rows, original, before_rows)
     return document, own.rows

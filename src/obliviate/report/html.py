@@ -10,6 +10,7 @@ import base64
 from html import escape
 from typing import Any
 
+from obliviate.report.behaviour import has_behaviour, html_section
 from obliviate.report.load import ATTACKS, Attack, Guard, Outcome, ReportModel, Variant
 from obliviate.report.plots import Plot, attack_plot, roc_plot, split_bars, tradeoff_plot
 from obliviate.report.summary import (
@@ -101,6 +102,8 @@ def render(models: list[ReportModel]) -> str:
         ]
     if any(has_text(m) for m in models):
         parts.append(_text([m for m in models if has_text(m)]))
+    if any(has_behaviour(m) for m in models):
+        parts.append(html_section(models))
     if any(m.attacks for m in models):
         parts.append(_attacks(models))
     if any(m.guard for m in models):

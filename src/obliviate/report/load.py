@@ -3,8 +3,9 @@
 A report shows each run given plus the target (the model before unlearning) and the oracle
 (retrained without the forget set) that its ``results.json`` carries under ``reference``.
 Several runs usually share one target and one oracle, so references are de-duplicated by
-their ``model`` field. A document needs ``splits`` (an evaluation, ``obliviate eval``) or
-``attacks`` (``obliviate audit``), or both: every other figure may be missing, and the
+their ``model`` field. A document needs ``splits`` (an evaluation, ``obliviate eval``),
+``attacks`` (``obliviate audit``) or ``behaviour`` (``obliviate eval`` on a behaviour
+benchmark, see ``report.behaviour``), or several: every other figure may be missing, and the
 report shows it as "—". Either may carry ``guard``: the figures of the model behind an
 inference-time guard, which the report shows apart so they are not read as the bare model's.
 """
@@ -278,12 +279,12 @@ def read_results(run: Path) -> dict[str, Any]:
             f"{path} is not valid JSON ({error}); re-run `obliviate eval` to rewrite it"
         ) from error
     if not isinstance(document, dict) or not any(
-        isinstance(document.get(key), dict) for key in ("splits", "attacks")
+        isinstance(document.get(key), dict) for key in ("splits", "attacks", "behaviour")
     ):
         raise ObliviateError(
-            f"{path} has no 'splits' or 'attacks', so it is neither an evaluation's nor an "
-            "audit's results; run `obliviate eval` or `obliviate audit` on the model and pass "
-            "that run directory"
+            f"{path} has no 'splits' or 'attacks' (nor 'behaviour'), so it is neither an "
+            "evaluation's nor an audit's results; run `obliviate eval` or `obliviate audit` "
+            "on the model and pass that run directory"
         )
     return document
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from obliviate.report.behaviour import has_behaviour, markdown_section
 from obliviate.report.load import Guard, ReportModel
 from obliviate.report.summary import (
     COLUMNS,
@@ -27,12 +28,14 @@ AIM_MARKS = {True: "✓ met", False: "✗ missed", None: "not judged"}
 
 def render(models: list[ReportModel]) -> str:
     """The summary table and one line per run (forget quality and utility vs its target)
-    for the evaluated models, MUSE's text figures of those evaluated on passages, then
-    each audited run's attacks, then each guarded run."""
+    for the evaluated models, MUSE's text figures of those evaluated on passages, the
+    behaviour figures of those evaluated on a behaviour benchmark, then each audited
+    run's attacks, then each guarded run."""
     evaluated = [m for m in models if m.evaluated]
     sections = [_summary(evaluated)] if evaluated else []
     with_text = [m for m in models if has_text(m)]
     sections += [_text(with_text)] if with_text else []
+    sections += [markdown_section(models)] if any(has_behaviour(m) for m in models) else []
     sections += [_attacks(run) for run in models if run.attacks]
     sections += [_guard(run.name, run.guard) for run in models if run.guard is not None]
     return "\n\n".join(["## Unlearning report", *("\n".join(s) for s in sections)]) + "\n"

@@ -1,0 +1,781 @@
+"""Requests that keep coming: deletion requests unlearned one after another.
+
+MUSE (Shi et al., 2024) asks of an unlearning method that it hold up when removal
+requests arrive one after another: request k is unlearned from the model request k − 1
+left behind, and after every request the model should look like one retrained without
+everyone removed so far, while what it should keep stays. The built-in benchmark's forget
+splits are nested (forget01 ⊂ forget05 ⊂ forget10 ⊂ forget25, the last with ``bench make
+--forget25``), so a list of them, smallest first, is a sequence of requests: request k
+removes the people of split k whom no earlier request removed (its *slice*), and keeps
+split k's complement (``retain95`` for ``forget05``) as its retain data.
+
+After each step the model is evaluated as ``obliviate eval`` evaluates it, against the
+oracle of that step (the target's fine-tune redone without the people of split k) and
+the target, with the slice of every request so far as a split of its own (``request-1``,
+``request-2``...), so each earlier request's figures can be followed along the sequence.
+:func:`run_sequence` writes one run directory per step (``RUN/step-k``, its manifest
+naming the model it started from and the request) and a summary (``RUN/results.json``,
+``RUN/summary.md``, ``RUN/sequence.png``). Definitions: ``docs/evaluation.md``,
+"Requests that keep coming".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from obliviate import api
+from obliviate.data.loaders import load_records, save_records
+from obliviate.data.records import Record
+from obliviate.data.text import CHUNK_TOKENS
+from obliviate.errors import ObliviateError
+from obliviate.methods import build_method
+from obliviate.progress import say
+from obliviate.rundir import RunDir, package_versions, peak_rss_mb, sha256_path
+from obliviate.train.loop import TrainConfig
+
+if TYPE_CHECKING:
+    from obliviate.evaluate.text import TextSettings
+
+#: The files a sequence run writes at its top level (beside ``step-1``, ``step-2``...).
+SUMMARY_FILES = ("results.json", "summary.md", "sequence.png", "config.yaml", "manifest.json")
+
+
+@dataclass(frozen=True)
+class Request:
+    """One deletion request of a sequence: the people of ``split`` no earlier request removed."""
+
+    index: int
+    """1 for the first request."""
+    split: str
+    """The benchmark's forget split holding everyone removed once this request is done."""
+    previous: str | None
+    """The split of the request before (None for the first)."""
+    people: tuple[str, ...]
+    """The people this request removes (its slice), in the benchmark's order."""
+    removed: frozenset[str]
+    """Everyone removed once this request is done: the people of ``split``."""
+    facts: list[Record]
+    """The slice's question-answer records (evaluated as the split ``request-<index>``)."""
+    passages: list[Record]
+    """The slice's passages (the text scenario's forget data)."""
+    retain: Path
+    """The complement of ``split``: what this step keeps (facts or passages)."""
+
+    @property
+    def name(self) -> str:
+        """The slice's split name in the step evaluations (``request-1``...)."""
+        return f"request-{self.index}"
+
+
+def parse_requests(requests: str | Sequence[str]) -> list[str]:
+    """``forget01,forget05`` (or a list) as split names, refusing an empty or repeated one."""
+    items = requests.split(",") if isinstance(requests, str) else list(requests)
+    names = [str(name).strip() for name in items if str(name).strip()]
+    if not names:
+        raise ObliviateError(
+            "no requests given; list forget splits smallest first, e.g. "
+            "--requests forget01,forget05,forget10"
+        )
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ObliviateError(
+            f"request {repeated[0]} is listed twice; each request must remove new people"
+        )
+    return names
+
+
+def _people(records: list[Record], path: Path) -> list[str]:
+    people = [r.person for r in records]
+    if not people or None in people:
+        raise ObliviateError(
+            f"{path} does not name the person of every record; a sequence of requests needs "
+            "the built-in benchmark's people (obliviate bench make)"
+        )
+    return list(dict.fromkeys(people))
+
+
+def request_slices(
+    bench: str | Path, requests: str | Sequence[str], text: bool = False
+) -> list[Request]:
+    """The requests of a sequence, checked: known forget splits, each holding the one before
+    and someone more. Request k's slice is split k minus split k − 1; its retain data is
+    split k's complement (passages with ``text``, facts otherwise)."""
+    bench = Path(bench).expanduser()
+    if not bench.is_dir():
+        raise ObliviateError(f"benchmark {bench} not found; make one with `obliviate bench make`")
+    names = parse_requests(requests)
+    available = sorted(
+        p.name.removesuffix(".jsonl")
+        for p in bench.glob("forget*.jsonl")
+        if not p.name.endswith(".text.jsonl")
+    )
+    example = ",".join(available) or "forget01,forget05,forget10"
+    for name in names:
+        if name not in available:
+            hint = " (forget25 comes with `obliviate bench make --forget25`)" * (name == "forget25")
+            raise ObliviateError(
+                f"unknown request {name!r}: benchmark {bench} has the forget splits "
+                f"{', '.join(available) or 'none'}{hint}; give them smallest first, e.g. "
+                f"--requests {example}"
+            )
+    out: list[Request] = []
+    removed: frozenset[str] = frozenset()
+    for index, name in enumerate(names, start=1):
+        files = api.scenario_files(bench, name, text=True) if text else {}
+        facts_path = bench / f"{name}.jsonl"
+        facts = load_records(facts_path)
+        people = _people(facts, facts_path)
+        split_people = frozenset(people)
+        previous = names[index - 2] if index > 1 else None
+        if not removed <= split_people:
+            raise ObliviateError(
+                f"requests must be nested, each split holding the one before: {name} lacks "
+                f"{len(removed - split_people)} of {previous}'s people; list the splits "
+                f"smallest first, e.g. --requests {example}"
+            )
+        if split_people == removed:
+            raise ObliviateError(
+                f"request {name} removes no one that {previous} did not (the benchmark has too "
+                "few people to tell them apart); drop one of them or make the benchmark with "
+                "more --people"
+            )
+        new = tuple(p for p in people if p not in removed)
+        passages = []
+        if text:
+            passages = [r for r in load_records(files["forget"]) if r.person in new]
+            if {r.person for r in passages} != set(new):
+                raise ObliviateError(
+                    f"{files['forget']} lacks the passage of someone in {name}; make the "
+                    "benchmark again with `obliviate bench make`"
+                )
+        retain = files["retain"] if text else api.scenario_files(bench, name)["retain"]
+        out.append(
+            Request(
+                index=index,
+                split=name,
+                previous=previous,
+                people=new,
+                removed=split_people,
+                facts=[r for r in facts if r.person in new],
+                passages=passages,
+                retain=retain,
+            )
+        )
+        removed = split_people
+    return out
+
+
+# -- the oracle of each step ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TargetRecipe:
+    """How a target was fine-tuned, read from its run directory: what an oracle repeats."""
+
+    base_model: str
+    data: Path
+    config: TrainConfig
+    chunk_tokens: int
+
+
+def _published(path: Path) -> Path:
+    """``path`` as it is once the run directory it was written in is published: a file
+    written while its run was staged (``.NAME.partial/...``) now lives under ``NAME/``."""
+    parts = [
+        part.removeprefix(".").removesuffix(".partial")
+        if part.startswith(".") and part.endswith(".partial")
+        else part
+        for part in path.parts
+    ]
+    return Path(*parts)
+
+
+def target_recipe(target: str | Path) -> TargetRecipe:
+    """The base model, training data and settings of the fine-tune that made ``target``."""
+    directory = Path(target).expanduser()
+    manifest_path = directory / "manifest.json"
+    instead = "; pass --oracles (one model retrained without the people, per request)"
+    if not manifest_path.is_file():
+        raise ObliviateError(f"{directory} is not a fine-tune's run directory{instead}")
+    manifest = json.loads(manifest_path.read_text())
+    if manifest.get("command") != "finetune" or "primary" not in manifest.get("inputs", {}):
+        raise ObliviateError(
+            f"{directory} was made by {manifest.get('command')!r}, not a fine-tune, so there is "
+            f"no recipe to retrain an oracle with{instead}"
+        )
+    data = manifest["inputs"]["primary"]
+    candidates = [Path(data["path"]), _published(Path(data["path"]))]
+    found = [p for p in candidates if p.is_file() and sha256_path(p) == data["sha256"]]
+    if not found:
+        raise ObliviateError(
+            f"the data {directory} was fine-tuned on ({data['path']}) is gone or has changed"
+            f"{instead}"
+        )
+    names = {f.name for f in fields(TrainConfig)}
+    config = TrainConfig(**{k: v for k, v in manifest["train"].items() if k in names})
+    chunk_tokens = CHUNK_TOKENS
+    config_path = directory / "config.yaml"
+    if config_path.is_file():
+        settings = yaml.safe_load(config_path.read_text()) or {}
+        chunk_tokens = settings.get("data", {}).get("chunk_tokens", CHUNK_TOKENS)
+    return TargetRecipe(manifest["model"]["spec"], found[0], config, chunk_tokens)
+
+
+def retrained_oracle(
+    recipe: TargetRecipe,
+    removed: frozenset[str],
+    out: str | Path,
+    config: TrainConfig | None = None,
+) -> api.RunResult:
+    """The oracle for ``removed``: the target's fine-tune redone on its own data without
+    those people's records (a record without a person, such as a replayed answer, stays),
+    with the target's settings unless ``config`` is given. Cached as every fine-tune is
+    (``api.finetune``), so the same people removed from the same target train once."""
+    out = Path(out)
+    records = load_records(recipe.data)
+    kept = [r for r in records if r.person not in removed]
+    if len(kept) == len(records):
+        raise ObliviateError(
+            f"the target's data ({recipe.data}) holds none of the people to remove; give the "
+            "target fine-tuned on this benchmark, or --oracles"
+        )
+    data = out.parent / f"{out.name}.jsonl"
+    data.parent.mkdir(parents=True, exist_ok=True)
+    save_records(data, kept)
+    return api.finetune(
+        recipe.base_model,
+        data,
+        out,
+        config or recipe.config,
+        overwrite=True,
+        chunk_tokens=recipe.chunk_tokens,
+    )
+
+
+def _check_target(recipe: TargetRecipe, removed: frozenset[str], text: bool) -> None:
+    """Refuse, before anything is trained, a target that never learned the people to remove
+    or learned them in the other scenario's form (facts for ``text``, or passages only)."""
+    records = load_records(recipe.data)
+    missing = removed - {r.person for r in records}
+    if missing:
+        raise ObliviateError(
+            f"the target was not fine-tuned on {len(missing)} of the people to remove (its data "
+            f"is {recipe.data}); give the target fine-tuned on this benchmark, or --oracles"
+        )
+    has_text = any(r.is_text for r in records if r.person in removed)
+    if text and not has_text:
+        raise ObliviateError(
+            "--text unlearns passages, but the target learned these people from facts; give "
+            "a target fine-tuned on passages (obliviate finetune --text, demo --text)"
+        )
+    if not text and has_text and all(r.is_text for r in records if r.person in removed):
+        raise ObliviateError(
+            "the target learned these people from passages only; add --text to unlearn them"
+        )
+
+
+# -- figures ----------------------------------------------------------------------------------
+
+
+def _get(entry: dict[str, Any] | None, *path: str) -> Any:
+    for key in path:
+        if not isinstance(entry, dict):
+            return None
+        entry = entry.get(key)
+    return entry
+
+
+def headline(entry: dict[str, Any]) -> dict[str, Any]:
+    """The figures a sequence or scale table shows, from one model's results entry.
+
+    ``knowmem_forget``/``knowmem_retain`` are the ROUGE-L recall of the answers on forget
+    and retain (the text part's KnowMem, which on the benchmark equals ``rouge_l``);
+    ``privleak`` is the passages' (the text part) or else the answers'.
+    """
+    text = entry.get("text") or {}
+    return {
+        "forget_accuracy": _get(entry, "splits", "forget", "accuracy"),
+        "knowmem_forget": text.get("knowmem_forget", _get(entry, "splits", "forget", "rouge_l")),
+        "knowmem_retain": text.get("knowmem_retain", _get(entry, "splits", "retain", "rouge_l")),
+        "model_utility": entry.get("model_utility"),
+        "forget_quality": entry.get("forget_quality"),
+        "verbmem": text.get("verbmem"),
+        "privleak": text.get("privleak", entry.get("privleak")),
+        "verdicts": text.get("verdicts"),
+    }
+
+
+def _verbmem_of(entry: dict[str, Any], ids: set[str]) -> float | None:
+    scores = [e["rouge_l_f1"] for e in _get(entry, "text", "examples") or [] if e.get("id") in ids]
+    return sum(scores) / len(scores) if scores else None
+
+
+def _at_most(value: float | None, bound: float | None) -> bool | None:
+    return None if value is None or bound is None else value <= bound
+
+
+def slice_figures(document: dict[str, Any], requests: list[Request]) -> dict[str, dict[str, Any]]:
+    """Each request's slice in one step's evaluation, beside the step's oracle: accuracy,
+    KnowMem (ROUGE-L recall of the answers), VerbMem of its passages (text scenario), and
+    MUSE's ``no_knowmem``/``no_verbmem`` rules applied to the slice alone."""
+    oracle = _get(document, "reference", "oracle") or {}
+    out = {}
+    for request in requests:
+        ids = {r.id for r in request.passages}
+        mine = {
+            "accuracy": _get(document, "splits", request.name, "accuracy"),
+            "knowmem": _get(document, "splits", request.name, "rouge_l"),
+            "verbmem": _verbmem_of(document, ids),
+        }
+        theirs = {
+            "accuracy": _get(oracle, "splits", request.name, "accuracy"),
+            "knowmem": _get(oracle, "splits", request.name, "rouge_l"),
+            "verbmem": _verbmem_of(oracle, ids),
+        }
+        out[request.name] = {
+            "request": request.split,
+            **mine,
+            "oracle": theirs,
+            "no_knowmem": _at_most(mine["knowmem"], theirs["knowmem"]),
+            "no_verbmem": _at_most(mine["verbmem"], theirs["verbmem"]),
+        }
+    return out
+
+
+def summarise(
+    steps: list[dict[str, Any]], requests: list[Request], settings: dict[str, Any]
+) -> dict[str, Any]:
+    """RUN/results.json: per step the headline figures of the model, its oracle and the
+    target, and every slice so far; per request whether its slice stays forgotten."""
+    rows = []
+    for request, document in zip(requests, steps, strict=True):
+        reference = document.get("reference", {})
+        rows.append(
+            {
+                "step": request.index,
+                "request": request.split,
+                "run": document["sequence"]["run"],
+                "people_removed": len(request.removed),
+                "figures": headline(document),
+                "oracle": headline(reference["oracle"]) if "oracle" in reference else None,
+                "target": headline(reference["target"]) if "target" in reference else None,
+                "slices": slice_figures(document, requests[: request.index]),
+                "seconds": document["sequence"]["seconds"],
+            }
+        )
+    stays = {}
+    for request in requests:
+        marks = [row["slices"][request.name]["no_knowmem"] for row in rows[request.index - 1 :]]
+        stays[request.name] = None if None in marks else all(marks)
+    verdicts = {}
+    if settings.get("text"):
+        names = [n for row in rows for n in (row["figures"]["verdicts"] or {})]
+        for name in dict.fromkeys(names):
+            marks = [(row["figures"]["verdicts"] or {}).get(name) for row in rows]
+            verdicts[name] = None if None in marks else all(marks)
+    return settings | {
+        "requests": [
+            {"step": r.index, "split": r.split, "people": list(r.people), "records": _count(r)}
+            for r in requests
+        ],
+        "steps": rows,
+        "stays_forgotten": stays,
+        "verdicts_hold": verdicts or None,
+    }
+
+
+def _count(request: Request) -> int:
+    return len(request.passages) if request.passages else len(request.facts)
+
+
+# -- tables and the plot -----------------------------------------------------------------------
+
+
+def _cell(value: Any, style: str = ".3f") -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return format(value, style)
+
+
+#: The step table's rows: label, where the figure is (the model's, or ``oracle``'s), format.
+STEP_ROWS: tuple[tuple[str, str, str, str], ...] = (
+    ("forget accuracy ↓", "figures", "forget_accuracy", ".0%"),
+    ("knowmem forget ↓", "figures", "knowmem_forget", ".3f"),
+    ("knowmem forget, oracle", "oracle", "knowmem_forget", ".3f"),
+    ("knowmem retain ↑", "figures", "knowmem_retain", ".3f"),
+    ("model utility ↑", "figures", "model_utility", ".3f"),
+    ("forget quality ↑", "figures", "forget_quality", ".3g"),
+)
+#: Rows of the text scenario: MUSE's figures and verdicts.
+TEXT_STEP_ROWS: tuple[tuple[str, str, str, str], ...] = (
+    ("verbmem ↓", "figures", "verbmem", ".3f"),
+    ("verbmem, oracle", "oracle", "verbmem", ".3f"),
+    ("privleak, passages (0 is ideal)", "figures", "privleak", "+.3f"),
+)
+VERDICT_ROWS = {
+    "no_verbmem": "no verbatim memorisation",
+    "no_knowmem": "no knowledge memorisation",
+    "no_privleak": "no privacy leakage",
+    "utility_preserved": "utility preserved",
+}
+
+
+def step_table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """One column for the target (before any request), then one per step; one row per
+    figure (the oracle's on rows that say so), with each step's requests still forgotten."""
+    text = bool(summary.get("text"))
+    steps = summary["steps"]
+    target = steps[0]["target"] if steps and steps[0]["target"] else None
+    columns: list[dict[str, Any] | None] = [
+        {"figures": target, "oracle": None} if target else None,
+        *steps,
+    ]
+    header = ["figure", "target", *(f"{s['step']}: {s['request']}" for s in steps)]
+    rows = [["people removed", "0", *(str(s["people_removed"]) for s in steps)]]
+    specs = STEP_ROWS + (
+        TEXT_STEP_ROWS
+        if text
+        else (("privleak, answers (0 is ideal)", "figures", "privleak", "+.3f"),)
+    )
+    for label, source, key, style in specs:
+        rows.append(
+            [label, *(_cell(((c or {}).get(source) or {}).get(key), style) for c in columns)]
+        )
+    if text:
+        for key, label in VERDICT_ROWS.items():
+            verdict = [((c or {}).get("figures") or {}).get("verdicts") or {} for c in columns]
+            rows.append([label, *(_cell(v.get(key)) for v in verdict)])
+    held = [sum(bool(f["no_knowmem"]) for f in s["slices"].values()) for s in steps]
+    rows.append(
+        ["requests forgotten (knowmem ≤ oracle)", "—"]
+        + [f"{n}/{len(s['slices'])}" for n, s in zip(held, steps, strict=True)]
+    )
+    rows.append(
+        ["seconds to unlearn", "—", *(_cell(s["seconds"].get("unlearn"), ".1f") for s in steps)]
+    )
+    return header, rows
+
+
+def slice_table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """One row per request, one column per step: the slice's KnowMem beside the oracle's
+    (``≤``: as forgotten as the oracle makes it; ``>``: still known)."""
+    steps = summary["steps"]
+    header = ["request (its people)", *(f"after step {s['step']}" for s in steps)]
+    rows = []
+    for request in summary["requests"]:
+        name = f"request-{request['step']}"
+        row = [f"{request['step']}: {request['split']} ({len(request['people'])})"]
+        for step in steps:
+            figures = step["slices"].get(name)
+            if figures is None:
+                row.append("")
+                continue
+            mine, theirs = figures["knowmem"], figures["oracle"]["knowmem"]
+            mark = {True: "≤", False: ">", None: "vs"}[figures["no_knowmem"]]
+            row.append(f"{_cell(mine, '.2f')} {mark} {_cell(theirs, '.2f')}")
+        rows.append(row)
+    return header, rows
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+    """RUN/summary.md: the step table and the slice table, with how to read them."""
+    title = (
+        f"# {summary['method']}: {len(summary['steps'])} requests in sequence "
+        f"({'passages' if summary.get('text') else 'facts'})"
+    )
+    stays = ", ".join(f"{k}: {_cell(v)}" for k, v in summary["stays_forgotten"].items())
+    parts = [
+        title,
+        f"Target `{summary['model']}`, benchmark `{summary['bench']}`; after each step the "
+        "model is compared with the oracle retrained without everyone removed so far.",
+        markdown_table(*step_table(summary)),
+        "KnowMem of each request's people after each step, model ≤ or > that step's oracle:",
+        markdown_table(*slice_table(summary)),
+        f"Stays forgotten (KnowMem ≤ the oracle's at its own step and every later one): {stays}.",
+    ]
+    if summary.get("verdicts_hold"):
+        held = ", ".join(f"{k}: {_cell(v)}" for k, v in summary["verdicts_hold"].items())
+        parts.append(f"MUSE's verdicts true after every step: {held}.")
+    return "\n\n".join(parts) + "\n"
+
+
+def sequence_plot(summary: dict[str, Any]) -> bytes:
+    """PNG: the headline figures against the step (the target at step 0), the oracle's
+    dotted, each request's own KnowMem thin; PrivLeak in a panel of its own."""
+    from obliviate.report.growth import Panel, Series, growth_plot
+
+    steps = summary["steps"]
+    target = steps[0]["target"] if steps and steps[0]["target"] else None
+    positions = ["0\ntarget"] + [f"{s['step']}\n{s['request']}" for s in steps]
+
+    def line(source: str, key: str) -> list[float | None]:
+        first = target.get(key) if target is not None and source == "figures" else None
+        return [first] + [(s[source] or {}).get(key) for s in steps]
+
+    figures = [("knowmem_forget", "knowmem forget"), ("knowmem_retain", "knowmem retain")]
+    if summary.get("text"):
+        figures.insert(0, ("verbmem", "verbmem"))
+    figures.append(("model_utility", "model utility"))
+    series = []
+    for color, (key, label) in enumerate(figures):
+        series.append(Series(label, line("figures", key), color))
+        if key in ("verbmem", "knowmem_forget"):
+            series.append(Series(f"{label} (oracle)", line("oracle", key), color, "oracle"))
+    for offset, request in enumerate(summary["requests"]):
+        name = f"request-{request['step']}"
+        values = [None] + [(s["slices"].get(name) or {}).get("knowmem") for s in steps]
+        series.append(Series(f"knowmem {name} ({request['split']})", values, 4 + offset, "part"))
+    leak = [Series("privleak", line("figures", "privleak"), 0)]
+    panels = [
+        Panel("figure", series),
+        Panel(
+            "privleak (0 is ideal)",
+            leak,
+            ylim=(-1.05, 1.05),
+            band=(-0.05, 0.05),
+            band_label="within ±5 %",
+        ),
+    ]
+    caption = (
+        "Each figure after each request (step 0 is the target before any): the model's solid, "
+        "the step's oracle dotted; thin lines are each request's own people."
+    )
+    return growth_plot(
+        positions, panels, f"{summary['method']}: requests in sequence", "step", caption
+    ).png
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+
+def _relocate(staging: Path, final: Path) -> None:
+    """Rewrite the staging path as the published one in the run's text files, so that the
+    manifests name the paths a reader will find (the model files are left alone)."""
+    old, new = str(staging), str(final)
+    for path in staging.rglob("*"):
+        if path.suffix not in (".json", ".yaml", ".md", ".html") or not path.is_file():
+            continue
+        content = path.read_text(encoding="utf-8")
+        if old in content:
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(content.replace(old, new), encoding="utf-8")
+            os.replace(tmp, path)  # a new file: a hard link into the fine-tune cache is kept
+
+
+def _finished(directory: Path) -> dict[str, Any] | None:
+    results = directory / "results.json"
+    if not results.is_file():
+        return None
+    document = json.loads(results.read_text())
+    return document if "sequence" in document else None
+
+
+def run_sequence(
+    model: str,
+    bench: str | Path,
+    method: str,
+    requests: str | Sequence[str],
+    out: str | Path,
+    *,
+    text: bool = False,
+    oracles: Sequence[str] | None = None,
+    config: TrainConfig | None = None,
+    method_params: dict[str, Any] | None = None,
+    oracle_config: TrainConfig | None = None,
+    max_per_split: int | None = None,
+    precision: str = "fp32",
+    text_settings: TextSettings | None = None,
+    chunk_tokens: int = CHUNK_TOKENS,
+    overwrite: bool = False,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """Unlearn ``requests`` (nested forget splits of ``bench``, smallest first) one after
+    another from ``model`` with ``method``, evaluating after each; see the module's doc.
+
+    ``oracles`` (one per request) are models retrained without the people of each request's
+    split; without them each is fine-tuned from ``model``'s own recipe (its run directory's
+    manifest: base model, data, settings, or ``oracle_config``), and cached. ``config`` and
+    ``method_params`` are every step's unlearning settings. ``resume`` continues an
+    interrupted sequence after its last finished step.
+    """
+    from obliviate.evaluate.suite import evaluate_models, results_document
+    from obliviate.evaluate.text import TextSettings
+    from obliviate.report import write_report
+
+    if api.processes().num_processes > 1:
+        raise ObliviateError("obliviate sequence runs in one process; launch it without torchrun")
+    if precision not in ("fp32", "bf16", "fp16", "auto"):
+        raise ObliviateError(f"unknown precision {precision!r}; use fp32, bf16, fp16 or auto")
+    started = time.perf_counter()
+    bench = Path(bench).expanduser()
+    slices = request_slices(bench, requests, text)
+    build_method(method, method_params)  # an unknown method or parameter fails before training
+    if oracles is not None:
+        oracles = [str(o) for o in oracles]
+        if len(oracles) != len(slices):
+            raise ObliviateError(
+                f"{len(oracles)} oracles for {len(slices)} requests; give one per request, in order"
+            )
+        recipe = None
+    else:
+        recipe = target_recipe(model)
+        _check_target(recipe, slices[-1].removed, text)
+    config = config or TrainConfig()
+    text_settings = text_settings or TextSettings()
+    run = RunDir(out, overwrite=overwrite, resume=resume)
+    documents: list[dict[str, Any]] = []
+    previous = str(model)
+    for request in slices:
+        directory = run.path(f"step-{request.index}")
+        done = _finished(directory) if resume else None
+        if done is not None:
+            say(f"request {request.index}: {request.split} already done, continuing")
+            documents.append(done)
+            previous = str(directory)
+            continue
+        say(
+            f"[bold]request {request.index}/{len(slices)}[/bold] {request.split}: "
+            f"unlearn {len(request.people)} more people with {method}"
+        )
+        step_started = time.perf_counter()
+        forget_file = run.path(f"requests/step-{request.index}.forget.jsonl")
+        forget_file.parent.mkdir(parents=True, exist_ok=True)
+        save_records(forget_file, request.passages if text else request.facts)
+        unlearned = api.unlearn(
+            previous,
+            forget_file,
+            request.retain,
+            method,
+            directory,
+            config,
+            method_params=method_params,
+            overwrite=True,
+            chunk_tokens=chunk_tokens,
+        )
+        oracle_started = time.perf_counter()
+        oracle_cached = None
+        if oracles is not None:
+            oracle = oracles[request.index - 1]
+        else:
+            say(f"oracle {request.index}: the target's fine-tune without {request.split}")
+            made = retrained_oracle(
+                recipe, request.removed, run.path(f"oracles/step-{request.index}"), oracle_config
+            )
+            oracle, oracle_cached = str(made.out), made.cached
+        eval_started = time.perf_counter()
+        splits = api.bench_splits(bench, request.split, max_per_split)
+        for earlier in slices[: request.index]:
+            splits[earlier.name] = api._evenly(earlier.facts, max_per_split)
+        passages = api.bench_passages(bench, request.split, max_per_split) if text else {}
+        evaluations = evaluate_models(
+            {"model": directory, "target": model, "oracle": oracle},
+            splits,
+            on_model=lambda name: say(f"evaluating {name}"),
+            precision=precision,
+            passages=passages,
+            text_settings=text_settings,
+        )
+        document = results_document(evaluations, main="model", split=request.split)
+        block = {
+            "step": request.index,
+            "steps": len(slices),
+            "run": str(directory),
+            "request": request.split,
+            "previous_request": request.previous,
+            "previous_model": previous,
+            "target": str(model),
+            "people": list(request.people),
+            "people_removed": len(request.removed),
+            "forget": {
+                "path": str(forget_file),
+                "sha256": sha256_path(forget_file),
+                "records": _count(request),
+            },
+            "retain": {"path": str(request.retain), "sha256": sha256_path(request.retain)},
+            "oracle": oracle,
+            "oracle_retrained": oracles is None,
+            "oracle_cached": oracle_cached,
+            "text": text,
+            "seconds": {
+                "unlearn": round(unlearned.seconds, 2),
+                "oracle": round(eval_started - oracle_started, 2),
+                "eval": round(time.perf_counter() - eval_started, 2),
+                "step": round(time.perf_counter() - step_started, 2),
+            },
+        }
+        document["sequence"] = block
+        document["unlearn"] = {k: v for k, v in unlearned.results.items() if k != "model"}
+        manifest = json.loads((directory / "manifest.json").read_text())
+        run.write_json(f"step-{request.index}/manifest.json", manifest | {"sequence": block})
+        run.write_json(f"step-{request.index}/results.json", document)
+        write_report([directory], directory / "report.html")
+        documents.append(document)
+        previous = str(directory)
+
+    settings = {
+        "command": "sequence",
+        "model": str(model),
+        "method": method,
+        "method_params": method_params or {},
+        "bench": str(bench),
+        "text": text,
+        "oracles": oracles,
+    }
+    summary = summarise(documents, slices, settings)
+    summary["seconds"] = round(time.perf_counter() - started, 2)
+    run.write_json("results.json", summary)
+    run.path("summary.md").write_text(summary_markdown(summary), encoding="utf-8")
+    run.path("sequence.png").write_bytes(sequence_plot(summary))
+    run.write_yaml(
+        "config.yaml",
+        settings
+        | {
+            "requests": [r.split for r in slices],
+            "unlearn": asdict(config),
+            "oracle_train": None if oracle_config is None else asdict(oracle_config),
+            "max_per_split": max_per_split,
+            "precision": precision,
+            "chunk_tokens": chunk_tokens,
+            "text_settings": asdict(text_settings) if text else None,
+        },
+    )
+    run.write_json(
+        "manifest.json",
+        {
+            "command": "sequence",
+            "model": str(model),
+            "method": method,
+            "chain": [str(model), *(d["sequence"]["run"] for d in documents)],
+            "requests": [
+                {"step": r.index, "split": r.split, "people": list(r.people)} for r in slices
+            ],
+            "oracles": [d["sequence"]["oracle"] for d in documents],
+            "inputs": {"bench": {"path": str(bench), "sha256": sha256_path(bench)}},
+            "versions": package_versions(),
+            "timings": {
+                "total_seconds": summary["seconds"],
+                "steps": [d["sequence"]["seconds"] for d in documents],
+            },
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+        },
+    )
+    _relocate(run.staging, run.out)
+    summary = json.loads(run.path("results.json").read_text())
+    summary["out"] = str(run.publish())
+    return summary
