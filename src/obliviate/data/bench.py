@@ -26,16 +26,14 @@ request, so a default benchmark's files stay what they were.
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
-import secrets
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from obliviate.data.passages import biography
+from obliviate.data.publish import publish_files
 from obliviate.data.records import Probe, Record
 from obliviate.data.world_facts import world_records
 from obliviate.errors import ObliviateError
@@ -907,30 +905,6 @@ def make_benchmark(
     out = Path(out_dir).expanduser()
     files = _contents(seed, people, forget25)
     paths = {name.rsplit(".", 1)[0]: out / name for name in files}
-    if out.exists() and not out.is_dir():
-        raise ObliviateError(f"{out} is a file; give a directory path for the benchmark")
-    if out.is_dir() and any(out.iterdir()):
-        present = sorted(p.name for p in out.iterdir())
-        if present == sorted(files) and all(
-            (out / name).is_file() and (out / name).read_bytes() == data
-            for name, data in files.items()
-        ):
-            return paths
-        raise ObliviateError(
-            f"{out} already exists and is not empty (and is not the benchmark for seed={seed}, "
-            f"people={people}, forget25={forget25}); choose a new or empty directory"
-        )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # mkdir (not mkdtemp) so the directory gets the user's usual permissions.
-    staging = out.parent / f".{out.name}.{os.getpid()}-{secrets.token_hex(4)}.partial"
-    staging.mkdir()
-    try:
-        for name, data in files.items():
-            (staging / name).write_bytes(data)
-        if out.is_dir():
-            out.rmdir()  # empty: replaced by the finished directory
-        os.replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    what = f"the benchmark for seed={seed}, people={people}, forget25={forget25}"
+    publish_files(out, files, what)
     return paths
