@@ -38,12 +38,14 @@ COLUMNS = (
 LEARNING_RATES = {"rmu": 5e-4}
 
 
-def unlearn(method: str, target: Path, bench: Path, out: Path, config: Path) -> dict | None:
+def unlearn(
+    method: str, target: Path, forget: Path, retain: Path, out: Path, config: Path
+) -> dict | None:
     """Run one method in a fresh process; its manifest's cost (None if the run failed)."""
     if not (out / "manifest.json").is_file():
         command = [
             sys.executable, "-m", "obliviate", "unlearn", "--model", str(target),
-            "--forget", str(bench / "forget10.jsonl"), "--retain", str(bench / "retain90.jsonl"),
+            "--forget", str(forget), "--retain", str(retain),
             "--method", method, "--out", str(out), "--config", str(config), "--overwrite",
         ]  # fmt: skip
         if method in LEARNING_RATES:
@@ -74,7 +76,9 @@ def main() -> None:
     schedule = {k: getattr(recipe, k) for k in ("epochs", "lr", "batch_size", "seed", "scheduler")}
     config.write_text(yaml.safe_dump(schedule))
 
-    costs = {m: unlearn(m, demo / "target", demo / "bench", args.work / m, config) for m in methods}
+    bench = demo / "bench"
+    forget, retain = bench / "forget10.jsonl", bench / "retain90.jsonl"
+    costs = {m: unlearn(m, demo / "target", forget, retain, args.work / m, config) for m in methods}
     methods = [m for m in methods if costs[m] is not None]
     splits = api.bench_splits(demo / "bench", "forget10", max_per_split=100)
     models = {"oracle": demo / "oracle", "target": demo / "target"}

@@ -16,12 +16,10 @@ and retain, PrivLeak and the four verdicts. Prints one table, also written to
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
+from methods import unlearn  # the same one-process-per-method unlearning (benchmarks/)
 
 from obliviate import api
 from obliviate.evaluate.suite import evaluate_models, results_document
@@ -30,27 +28,6 @@ COLUMNS = (
     "model", "verbmem", "knowmem forget", "knowmem retain", "privleak",
     "no verbmem", "no knowmem", "no privleak", "utility kept", "seconds",
 )  # fmt: skip
-
-#: Where a method's learning rate differs from the demo's schedule (as in methods.py).
-LEARNING_RATES = {"rmu": 5e-4}
-
-
-def unlearn(method: str, target: Path, bench: Path, out: Path, config: Path) -> dict | None:
-    """Run one method on the passages in a fresh process; its manifest's cost (None if the
-    run failed)."""
-    if not (out / "manifest.json").is_file():
-        command = [
-            sys.executable, "-m", "obliviate", "unlearn", "--model", str(target),
-            "--forget", str(bench / "forget10.text.jsonl"),
-            "--retain", str(bench / "retain90.text.jsonl"),
-            "--method", method, "--out", str(out), "--config", str(config), "--overwrite",
-        ]  # fmt: skip
-        if method in LEARNING_RATES:
-            command += ["--lr", str(LEARNING_RATES[method])]
-        if subprocess.run(command).returncode != 0:
-            print(f"{method}: unlearning failed (see above); left out of the table")
-            return None
-    return json.loads((out / "manifest.json").read_text())["cost"]
 
 
 def _figure(value: float | None) -> str:
@@ -82,7 +59,8 @@ def main() -> None:
     config.write_text(yaml.safe_dump(schedule))
 
     bench = demo / "bench"
-    costs = {m: unlearn(m, demo / "target", bench, args.work / m, config) for m in methods}
+    forget, retain = bench / "forget10.text.jsonl", bench / "retain90.text.jsonl"
+    costs = {m: unlearn(m, demo / "target", forget, retain, args.work / m, config) for m in methods}
     methods = [m for m in methods if costs[m] is not None]
     splits = api.bench_splits(bench, "forget10", max_per_split=100)
     passages = api.bench_passages(bench, "forget10", max_per_split=100)
