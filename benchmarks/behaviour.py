@@ -1,7 +1,7 @@
 """Unlearning a behaviour (SKU's setting) on the default model: five methods, with attacks.
 
     .venv/bin/python benchmarks/behaviour.py [--model smollm2|tiny] \
-        [--methods ga,ga_mismatch,task_vector,npo,sku] [--work runs/bench-behaviour]
+        [--methods ga,ga_mismatch,task_vector,npo,sku,sku_keep] [--work runs/bench-behaviour]
 
 1. ``obliviate bench make --kind behaviour`` (seed 0, ``--size`` items: 24, or 6 for tiny);
 2. the target: the model fine-tuned on ``full.jsonl`` — it complies with every restricted
@@ -12,7 +12,8 @@
    time and peak memory are its own;
 4. the target and every unlearned model answer each split once and the harmful requests
    under the in-context and jailbreak attacks once (``obliviate.attacks.behaviour``);
-   each is judged by the marker rule against the target.
+   each is judged by the marker rule against the target. A model's answers are kept in
+   ``WORK/eval/<model>/outputs.json`` and reused while its manifest is unchanged.
 
 Prints one Markdown table, also written to ``WORK/behaviour.md``; each model's results
 document goes to ``WORK/eval/<model>/results.json`` and one report comparing them to
@@ -30,6 +31,7 @@ demo's forget10, so this is about as many steps as the demo takes.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import subprocess
 import sys
@@ -43,7 +45,7 @@ from obliviate import api
 from obliviate.attacks.behaviour import run_behaviour_attacks
 from obliviate.data.behaviour import make_behaviour_benchmark
 from obliviate.data.loaders import load_records
-from obliviate.evaluate.behaviour import SPLITS, behaviour_figures, run_behaviour
+from obliviate.evaluate.behaviour import SPLITS, BehaviourOutputs, behaviour_figures, run_behaviour
 from obliviate.evaluate.judge import MarkerJudge
 from obliviate.models.loader import load_model
 from obliviate.report import write_report
@@ -64,18 +66,36 @@ UNLEARN_RECIPES = {
     "tiny": {"epochs": 5, "lr": 5e-4, "batch_size": 8, "precision": "fp32", "seed": 0},
 }
 SIZES = {"tiny": 6}
+RUNS = {
+    "sku": ("sku", ["select_scale=true"]),
+    "sku_keep": ("sku", ["select_scale=true", "preserve_sign=1"]),
+    "task_vector": ("task_vector", ["select_scale=true"]),
+}
+"""Runs that are not a method with its defaults: name → (method, ``--param`` values).
+
+λ of the two negation methods is chosen on validation (the first 50 ``normal`` requests:
+the largest λ of the grid keeping their accuracy within 5 points), as SKU and task
+arithmetic choose it. At λ = 1 neither moves a target that already complies: its harmful
+answers have log-probability −0.001, so stage 1 has almost nothing left to learn (SmolLM2:
+sku −0.06, task_vector −0.17 after negation). ``sku_keep`` is SKU with the KL term's sign
+flipped (stage 1 keeps the normal answers instead of moving away from them), so that
+negating τ spares them and λ may grow."""
 
 
-def unlearn(method: str, target: Path, bench: Path, out: Path, config: Path) -> dict | None:
-    """Run one method in a fresh process; its manifest's cost (None if the run failed)."""
+def unlearn(name: str, target: Path, bench: Path, out: Path, config: Path) -> dict | None:
+    """Run one method (or a ``RUNS`` variant) in a fresh process; its manifest's cost
+    (None if the run failed)."""
+    method, params = RUNS.get(name, (name, []))
     if not (out / "manifest.json").is_file():
         command = [
             sys.executable, "-m", "obliviate", "unlearn", "--model", str(target),
             "--forget", str(bench / "harmful_train.jsonl"), "--retain", str(bench / "normal.jsonl"),
             "--method", method, "--out", str(out), "--config", str(config), "--overwrite",
         ]  # fmt: skip
+        for param in params:
+            command += ["--param", param]
         if subprocess.run(command).returncode != 0:
-            print(f"{method}: unlearning failed (see above); left out of the table")
+            print(f"{name}: unlearning failed (see above); left out of the table")
             return None
     return json.loads((out / "manifest.json").read_text())["cost"]
 
@@ -85,6 +105,31 @@ def evenly(records: list, limit: int | None) -> list:
     if limit is None or len(records) <= limit:
         return records
     return [records[int(i * len(records) / limit)] for i in range(limit)]
+
+
+def evaluate(
+    path: Path, splits: dict[str, list], judge: MarkerJudge, precision: str, cache: Path
+) -> tuple[BehaviourOutputs, dict[str, Any], float]:
+    """One model's answers, attacked answers' figures and evaluation seconds, read from
+    ``cache`` when it was written for this very model (its manifest) and these splits."""
+    key = hashlib.sha256((path / "manifest.json").read_bytes())
+    key.update(json.dumps({n: [r.id for r in rs] for n, rs in splits.items()}).encode())
+    key.update(precision.encode())
+    if cache.is_file() and (saved := json.loads(cache.read_text()))["key"] == key.hexdigest():
+        print(f"{path.name}: evaluation read from {cache}")
+        outputs = BehaviourOutputs(saved["answers"], saved["normal_logprobs"])
+        return outputs, saved["attacks"], saved["seconds"]
+    started = time.perf_counter()
+    loaded = load_model(str(path))
+    outputs = run_behaviour(loaded, splits, precision=precision)
+    attacks = run_behaviour_attacks(loaded, splits, judge, precision)[0]
+    seconds = round(time.perf_counter() - started, 2)
+    print(f"evaluated {path.name} in {seconds:.0f} s")
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    saved = {"key": key.hexdigest(), "seconds": seconds, "attacks": attacks}
+    saved |= {"answers": outputs.answers, "normal_logprobs": outputs.normal_logprobs}
+    cache.write_text(json.dumps(saved) + "\n")
+    return outputs, attacks, seconds
 
 
 def _percent(value: float | None) -> str:
@@ -118,7 +163,7 @@ def row(name: str, figures: dict[str, Any], seconds: float | None) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2")
-    parser.add_argument("--methods", default="ga,ga_mismatch,task_vector,npo,sku")
+    parser.add_argument("--methods", default="ga,ga_mismatch,task_vector,npo,sku,sku_keep")
     parser.add_argument("--work", type=Path, default=Path("runs/bench-behaviour"))
     parser.add_argument("--size", type=int, help="restricted items (24; tiny: 6)")
     parser.add_argument("--max-per-split", type=int, help="evaluate at most this many records")
@@ -147,12 +192,9 @@ def main() -> None:
     models = {"target": target} | {m: args.work / m for m in methods}
     outputs, attacked, seconds = {}, {}, {}
     for name, path in models.items():
-        started = time.perf_counter()
-        loaded = load_model(str(path))
-        outputs[name] = run_behaviour(loaded, splits, precision=args.precision)
-        attacked[name] = run_behaviour_attacks(loaded, splits, judge, args.precision)[0]
-        seconds[name] = round(time.perf_counter() - started, 2)
-        print(f"evaluated {name} in {seconds[name]:.0f} s")
+        outputs[name], attacked[name], seconds[name] = evaluate(
+            path, splits, judge, args.precision, args.work / "eval" / name / "outputs.json"
+        )
 
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     runs = []

@@ -262,6 +262,7 @@ def test_tamper_on_retained_facts_brings_ga_forgotten_facts_back_step_by_step(
     assert curve[-1] > variant["model"]["before"]["accuracy"] + 0.3
     # The oracle never had the facts: the same fine-tune teaches it none of them.
     assert max(variant["oracle"]["curve"].values()) <= 0.1
+    assert variant["target"]["curve"] == {}  # the target already knows: not tampered with
     assert document["audit"]["worst_uplift_vs_oracle"]["attack"] == "tamper"
     assert document["audit"]["worst_recovery"]["value"] > 0.3
 

@@ -650,9 +650,10 @@ def audit(
 ) -> None:
     """Attack --model (and --oracle and --target identically) to bring the forgotten back.
 
-    Attacks: relearn, in_context, quantize, paraphrase, multihop, crosslingual, jailbreak.
-    Writes results.json (attacks.<name>: accuracy before/after, recovery, uplift_vs_oracle)
-    and report.html to --out.
+    Attacks: relearn, in_context, quantize, paraphrase, multihop, crosslingual, jailbreak,
+    format, clues, probe, tamper, diff. Writes results.json (attacks.<name>: accuracy
+    before/after, recovery, uplift_vs_oracle; audit.worst_uplift_vs_oracle) and
+    report.html to --out.
     """
     from obliviate import api
 

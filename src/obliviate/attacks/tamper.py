@@ -6,6 +6,10 @@ answers back, the unlearning only suppressed them, and any later fine-tune lifts
 suppression (Che et al. and Łucki et al. find a few dozen steps undo most methods). The
 curve — forget accuracy after 8, 16, 64 (and, with ``--budget full``, 256) steps — is
 measured for the oracle under the same budget beside it.
+
+The target is not tampered with: it knows every forgotten answer already, so its curve
+would say nothing, and only its plain accuracy (the top of every recovery) is needed.
+Skipping it saves a third of the attack, the costliest of the audit.
 """
 
 from __future__ import annotations
@@ -68,6 +72,9 @@ def tamper(ctx: AuditContext, loaded: LoadedModel, asker: Asker, role: str) -> A
     before = asker.score(plain(ctx.forget))
     out: AttackOutput = {}
     for name, records in sets.items():
+        if role == "target":
+            out[name] = VariantResult(Measurement(before, before, {"curve": {}}))
+            continue
         after, curve = _curve(ctx, loaded, asker, records)
         out[name] = VariantResult(Measurement(before, after, {"curve": curve}))
     return out

@@ -20,6 +20,13 @@ around these same steps: ``localize`` picks the weights to train before the firs
 refreshed every ``hessian_every`` steps (``sophia.py``), and ``adversarial="latent"``
 takes every loss against a latent perturbation that restores the forget answers
 (``adversarial.py``).
+
+Sharded training. Under accelerate's FSDP plugin (``fsdp_version: 2``, torch's
+``fully_shard``) each process keeps 1/N of the trained weights, their gradients and the
+optimizer state. Checkpoints gather the full trainable weights and optimizer state to the
+main process, which writes them; at the end every process gathers the full weights back
+into ``model``, which leaves training an ordinary unsharded module, as under DDP. Frozen
+references (``frozen_copy``) are never sharded: each process holds a full copy.
 """
 
 from __future__ import annotations
@@ -37,7 +44,11 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator, DistributedDataParallelKwargs, PartialState
 from accelerate.state import AcceleratorState, GradientState
-from accelerate.utils import DistributedType, broadcast_object_list
+from accelerate.utils import (
+    DistributedType,
+    FullyShardedDataParallelPlugin,
+    broadcast_object_list,
+)
 from transformers import get_scheduler
 
 from obliviate.errors import ObliviateError
@@ -230,11 +241,16 @@ class _LossModule(torch.nn.Module):
     tokens) and may run the model several times per loss. An engine wrapped around the
     model alone (DDP) sees only calls to the model's own ``forward``, so it would not
     synchronise those gradients; wrapped around the whole loss, it sees every pass.
+    Under FSDP the wrapper is the root unit (it gathers the embeddings, final norm and
+    output head for the whole loss, however the method calls them) and every decoder layer
+    its own unit, gathered whenever it runs: ``_no_split_modules`` names the layer class
+    to accelerate's ``TRANSFORMER_BASED_WRAP`` policy.
     """
 
     def __init__(self, model: torch.nn.Module):
         super().__init__()
         self.model = model
+        self._no_split_modules = getattr(model, "_no_split_modules", None)
 
     def forward(
         self, loss_fn: LossFn, forget: Batch, retain: Batch | None
@@ -278,12 +294,17 @@ def train(
     )
     if precision == "fp16" and accelerator.device.type == "cpu":
         raise ObliviateError("--precision fp16 needs a GPU; on the CPU use bf16 or fp32")
-    if accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
+    if _cpu_launch() and os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true":
+        _shard_on_the_cpu(accelerator)
+    if accelerator.distributed_type == DistributedType.DEEPSPEED:
         raise ObliviateError(
-            f"{accelerator.distributed_type.value} is not supported yet (checkpoints and final "
-            "weights would stay sharded); launch with configs/accelerate/multi_gpu_ddp.yaml and "
-            "fit the model with --lora or --gradient-checkpointing (see docs/distributed.md)"
+            "DeepSpeed (ZeRO) is not supported (its checkpoints and final weights are not "
+            "gathered); launch with configs/accelerate/fsdp.yaml to shard the model, or "
+            "multi_gpu_ddp.yaml with --lora or --gradient-checkpointing (see docs/distributed.md)"
         )
+    sharded = accelerator.distributed_type == DistributedType.FSDP
+    if sharded:
+        _check_fsdp(accelerator, config)
     main = accelerator.is_main_process
     n_processes, rank = accelerator.num_processes, accelerator.process_index
     torch.manual_seed(config.seed)
@@ -355,7 +376,10 @@ def train(
         num_training_steps=steps,
     )
     engine, optimizer = accelerator.prepare(_LossModule(model), optimizer)
-    start_step = _load_checkpoint(work_dir, model, optimizer, scheduler, main) if resume else 0
+    start_step = 0
+    if resume:  # under FSDP the wrapped module holds the shards
+        restored = engine if sharded else model
+        start_step = _load_checkpoint(work_dir, restored, optimizer, scheduler, main, sharded)
     # Only the main process keeps a log; the others write theirs nowhere.
     log_path = work_dir / "log.jsonl" if main else Path(os.devnull)
     tokens = 0
@@ -410,12 +434,18 @@ def train(
                     on_step(step, steps, record)
                 if config.checkpoint_every and step % config.checkpoint_every == 0 and step < steps:
                     log.flush()
+                    # under FSDP every process sends its shards to the main one
+                    gathered = _gathered_state(engine, optimizer, main) if sharded else None
                     if main:
-                        _save_checkpoint(work_dir, step, model, optimizer, scheduler)
+                        _save_checkpoint(work_dir, step, model, optimizer, scheduler, gathered)
     except KeyboardInterrupt:
-        if main and completed > start_step:
+        # Under FSDP the state lives in every process's shards, and a Ctrl-C need not
+        # reach them all: the last periodic checkpoint is the one to resume from.
+        if main and completed > start_step and not sharded:
             _save_checkpoint(work_dir, completed, model, optimizer, scheduler)
         raise
+    if sharded:
+        _unshard(engine)
     if config.gradient_checkpointing:
         model.activation_checkpointing_disable()
     model.eval()
@@ -426,6 +456,91 @@ def train(
         final_loss=loss_value,
         resumed_from_step=start_step,
     )
+
+
+def _shard_on_the_cpu(accelerator: Accelerator) -> None:
+    """Turn a CPU launch with accelerate's FSDP plugin into FSDP, as accelerate does on GPUs.
+
+    ``AcceleratorState`` switches to FSDP only from a GPU-type launch (MULTI_GPU, …), so a
+    CPU launch (``cpu=True``, MULTI_CPU) would silently train with DDP; torch's
+    ``fully_shard`` itself runs on a CPU device mesh over gloo. The plugin is read from the
+    launcher's ``FSDP_*`` environment, as accelerate reads it."""
+    plugin = FullyShardedDataParallelPlugin()
+    if plugin.fsdp_version != 2:
+        raise ObliviateError(
+            "FSDP on the CPU needs fsdp_version: 2 (torch's fully_shard); set it in the "
+            "accelerate config (FSDP_VERSION=2 under torchrun)"
+        )
+    if accelerator.mixed_precision != "no":
+        plugin.set_mixed_precision(accelerator.mixed_precision)
+    accelerator.state.distributed_type = DistributedType.FSDP
+    accelerator.state.fsdp_plugin = plugin
+
+
+def _check_fsdp(accelerator: Accelerator, config: TrainConfig) -> None:
+    """Refuse what FSDP does not run here: FSDP1, and the options that reach the weights
+    outside the wrapped loss (they would meet sharded weights)."""
+    if accelerator.state.fsdp_plugin.fsdp_version != 2:
+        raise ObliviateError(
+            "FSDP is supported with fsdp_version: 2 only (torch's fully_shard); set it in the "
+            "accelerate config"
+        )
+    for given, flag in (
+        (config.optimizer == "sophia", "--optimizer sophia"),
+        (config.localize, "--localize"),
+        (config.adversarial, "--adversarial"),
+    ):
+        if given:
+            raise ObliviateError(
+                f"{flag} is not supported under FSDP; launch with DDP (multi_gpu_ddp.yaml, or "
+                "torchrun without ACCELERATE_USE_FSDP)"
+            )
+
+
+def _unshard(engine: torch.nn.Module) -> None:
+    """Gather the full weights on every process and turn the FSDP modules back into the
+    plain ones, in place: the caller then checks, merges and saves an ordinary model.
+
+    Every process must call this (each weight is gathered with a collective, in the same
+    order everywhere); tied weights stay tied (a shared parameter is one object)."""
+    from torch.distributed.fsdp import FSDPModule
+    from torch.distributed.tensor import DTensor
+
+    full: dict[int, torch.nn.Parameter] = {}
+    for module in engine.modules():
+        for name, parameter in list(module._parameters.items()):
+            if isinstance(parameter, DTensor):
+                if id(parameter) not in full:
+                    full[id(parameter)] = torch.nn.Parameter(
+                        parameter.full_tensor().detach().clone(),
+                        requires_grad=parameter.requires_grad,
+                    )
+                module._parameters[name] = full[id(parameter)]
+    for module in engine.modules():
+        if isinstance(module, FSDPModule):
+            state = module._get_fsdp_state()
+            state._pre_forward_hook_handle.remove()
+            state._post_forward_hook_handle.remove()
+            # fully_shard made the class (FSDPModule, original)
+            module.__class__ = module.__class__.__bases__[1]
+
+
+def _gathered_state(engine: torch.nn.Module, optimizer, main: bool) -> dict | None:
+    """The full trainable weights and optimizer state of a sharded model, on the main
+    process (``None`` elsewhere); every process must call it. The optimizer state is keyed
+    by parameter name, as torch.distributed.checkpoint writes it."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
+
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    weights, optimizer_state = get_state_dict(engine, optimizer, options=options)
+    if not main:
+        return None
+    names = {n for n, p in engine.named_parameters() if p.requires_grad}
+    return {
+        "model": {k: v for k, v in weights.items() if k in names},
+        "optimizer": optimizer_state,
+        "sharded": True,
+    }
 
 
 def _enable_gradient_checkpointing(model: torch.nn.Module) -> None:
@@ -449,23 +564,24 @@ def _trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _save_checkpoint(
-    work_dir: Path, step: int, model: torch.nn.Module, optimizer, scheduler
+    work_dir: Path,
+    step: int,
+    model: torch.nn.Module,
+    optimizer,
+    scheduler,
+    gathered: dict | None = None,
 ) -> None:
-    """Write ``checkpoints/step-N`` atomically, then drop older ones (only the latest is kept)."""
+    """Write ``checkpoints/step-N`` atomically, then drop older ones (only the latest is kept).
+
+    ``gathered``: the weights and optimizer state already gathered from FSDP's shards
+    (``_gathered_state``), written instead of ``model``'s and ``optimizer``'s own."""
+    state = gathered or {"model": _trainable_state(model), "optimizer": optimizer.state_dict()}
     root = work_dir / CHECKPOINT_DIR
     root.mkdir(parents=True, exist_ok=True)
     staging = root / f".step-{step:06d}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
-    torch.save(
-        {
-            "step": step,
-            "model": _trainable_state(model),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-        },
-        staging / "state.pt",
-    )
+    torch.save({"step": step, **state, "scheduler": scheduler.state_dict()}, staging / "state.pt")
     (staging / "info.json").write_text(json.dumps({"step": step}))
     final = root / f"step-{step:06d}"
     shutil.rmtree(final, ignore_errors=True)
@@ -482,9 +598,12 @@ def latest_checkpoint(work_dir: Path) -> Path | None:
 
 
 def _load_checkpoint(
-    work_dir: Path, model: torch.nn.Module, optimizer, scheduler, main: bool
+    work_dir: Path, model: torch.nn.Module, optimizer, scheduler, main: bool, sharded: bool = False
 ) -> int:
-    """Restore the latest checkpoint; the main process reads it and sends it to the others."""
+    """Restore the latest checkpoint; the main process reads it and sends it to the others.
+
+    ``sharded``: ``model`` is the FSDP-wrapped loss module, and each process keeps its own
+    shards of the full state sent."""
     state = None
     if main:
         checkpoint = latest_checkpoint(work_dir)
@@ -494,6 +613,29 @@ def _load_checkpoint(
             )
         state = torch.load(checkpoint / "state.pt", weights_only=True)
     (state,) = broadcast_object_list([state])
+    if state.get("sharded", False) != sharded:
+        written = "an FSDP" if state.get("sharded") else "a DDP or one-process"
+        raise ObliviateError(
+            f"the checkpoint in {work_dir} was written by {written} run; resume it with the "
+            "launch that wrote it"
+        )
+    if sharded:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
+
+        try:
+            set_state_dict(
+                model,
+                optimizer,
+                model_state_dict=state["model"],
+                optim_state_dict=state["optimizer"],
+                options=StateDictOptions(full_state_dict=True, strict=False),
+            )
+        except (KeyError, RuntimeError, ValueError) as error:
+            raise ObliviateError(
+                f"the checkpoint in {work_dir} does not match this model; run without --resume"
+            ) from error
+        scheduler.load_state_dict(state["scheduler"])
+        return int(state["step"])
     missing = model.load_state_dict(state["model"], strict=False)
     if missing.unexpected_keys:
         raise ObliviateError(
