@@ -1,7 +1,8 @@
 """Every attack on the methods table's unlearned models, against the oracle: one table.
 
     .venv/bin/python benchmarks/audit.py [--methods npo,grad_diff] \
-        [--from runs/bench-methods] [--work runs/bench-audit] [--budget small] [--attacks all]
+        [--from runs/bench-methods] [--work runs/bench-audit] [--budget small] [--attacks all] \
+        [--precision fp32]
 
 Takes the models ``benchmarks/methods.py`` made (``FROM/<method>/model``, with
 ``FROM/demo/{target,oracle,bench}``) and runs ``obliviate audit --split forget10`` on
@@ -26,7 +27,9 @@ from pathlib import Path
 from typing import Any
 
 
-def audit(method: str, source: Path, out: Path, budget: str, attacks: str) -> dict[str, Any]:
+def audit(
+    method: str, source: Path, out: Path, budget: str, attacks: str, precision: str
+) -> dict[str, Any]:
     """``obliviate audit`` of one method's model in a fresh process; its results.json."""
     if not (out / "results.json").is_file():
         demo = source / "demo"
@@ -34,7 +37,7 @@ def audit(method: str, source: Path, out: Path, budget: str, attacks: str) -> di
             sys.executable, "-m", "obliviate", "audit", "--model", str(source / method / "model"),
             "--oracle", str(demo / "oracle"), "--target", str(demo / "target"),
             "--bench", str(demo / "bench"), "--split", "forget10", "--attacks", attacks,
-            "--budget", budget, "--out", str(out), "--overwrite",
+            "--budget", budget, "--precision", precision, "--out", str(out), "--overwrite",
         ]  # fmt: skip
         if subprocess.run(command).returncode != 0:
             sys.exit(f"the audit of {method} failed (see above)")
@@ -101,9 +104,14 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("runs/bench-audit"))
     parser.add_argument("--budget", default="small", choices=("small", "full"))
     parser.add_argument("--attacks", default="all")
+    parser.add_argument(
+        "--precision", default="fp32", help="fp32 (obliviate audit's default) or auto (bf16)"
+    )
     args = parser.parse_args()
     documents = {
-        method: audit(method, args.source, args.work / method, args.budget, args.attacks)
+        method: audit(
+            method, args.source, args.work / method, args.budget, args.attacks, args.precision
+        )
         for method in args.methods.split(",")
         if method
     }
