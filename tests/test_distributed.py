@@ -105,12 +105,17 @@ def finetuned_by_one(bench_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
     return out
 
 
+def unlearned_by_one(method: str, bench_dir: Path, factory: pytest.TempPathFactory) -> Path:
+    """``method`` run in this process with the reference settings: what N processes match."""
+    out = factory.mktemp("one") / method
+    forget, retain = bench_dir / "forget10.jsonl", bench_dir / "retain90.jsonl"
+    api.unlearn("tiny", forget, retain, method, out, REFERENCE)
+    return out
+
+
 @pytest.fixture(scope="module")
 def npo_by_one(bench_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("one") / "npo"
-    forget, retain = bench_dir / "forget10.jsonl", bench_dir / "retain90.jsonl"
-    api.unlearn("tiny", forget, retain, "npo", out, REFERENCE)
-    return out
+    return unlearned_by_one("npo", bench_dir, tmp_path_factory)
 
 
 def test_two_processes_fine_tune_to_the_weights_of_one(
@@ -188,10 +193,7 @@ needs_fsdp = pytest.mark.skipif(not fsdp_available(), reason="torch without full
 
 @pytest.fixture(scope="module")
 def ga_kl_by_one(bench_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("one") / "ga_kl"
-    forget, retain = bench_dir / "forget10.jsonl", bench_dir / "retain90.jsonl"
-    api.unlearn("tiny", forget, retain, "ga_kl", out, REFERENCE)
-    return out
+    return unlearned_by_one("ga_kl", bench_dir, tmp_path_factory)
 
 
 @needs_fsdp
