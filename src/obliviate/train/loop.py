@@ -31,6 +31,7 @@ references (``frozen_copy``) are never sharded: each process holds a full copy.
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import os
@@ -307,6 +308,8 @@ def train(
         _check_fsdp(accelerator, config)
     main = accelerator.is_main_process
     n_processes, rank = accelerator.num_processes, accelerator.process_index
+    if n_processes > 1:
+        atexit.register(_leave_process_group)
     torch.manual_seed(config.seed)
     forget_stream = _BatchStream(primary, config.batch_size, config.seed)
     retain_stream = (
@@ -456,6 +459,14 @@ def train(
         final_loss=loss_value,
         resumed_from_step=start_step,
     )
+
+
+def _leave_process_group() -> None:
+    """Destroy the process group before the interpreter exits: left to the C++ static
+    destructors, gloo's threads may still be joinable and abort the process
+    ("terminate called without an active exception") after a run that succeeded."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 def _shard_on_the_cpu(accelerator: Accelerator) -> None:
