@@ -10,7 +10,9 @@ each in its own process (skipped when ``WORK/<method>/results.json`` exists), so
 seconds and peak memory in the table are that audit's own. Prints, and writes to
 ``WORK/audit.md``:
 
-- one row per attack variant: forget accuracy of the target and the oracle under it,
+- one row per attack variant: forget accuracy of the target and the oracle under it (in
+  brackets the target's plain accuracy on the variant's records where ``--budget small``
+  only calibrated it),
   each method's accuracy (its recovery of the gap to the target) and uplift over the
   oracle; tamper's cells are its curve (8 / 16 / 64 steps);
 - one line per method: the worst uplift over the oracle and the worst recovery across
@@ -53,10 +55,13 @@ def _signed(value: float | None) -> str:
 
 
 def _accuracy(role: dict[str, Any]) -> str:
-    """A role's forget accuracy after the attack, or its curve where it has one."""
+    """A role's forget accuracy after the attack, or its curve where it has one; in
+    brackets its plain accuracy where it was not attacked (the small budget's target)."""
     curve = role.get("curve")
     if curve:
         return " / ".join(_percent(v) for v in curve.values())
+    if role["after"] is None:
+        return f"[{_percent(role['before']['accuracy'])}]"
     return _percent(role["after"]["accuracy"])
 
 
@@ -85,8 +90,12 @@ def table(documents: dict[str, dict[str, Any]]) -> str:
             f"- {method}: worst uplift over the oracle {_signed(worst['value'])} "
             f"({worst['attack']}, {worst['variant']}); worst recovery "
             f"{_percent(recovery['value'])} ({recovery['attack']}, {recovery['variant']}); "
-            f"{cost['seconds'] / 60:.1f} min, peak {cost['peak_rss_mb']:.0f} MB; "
-            f"slowest attacks: "
+            f"{cost['seconds'] / 60:.1f} min ("
+            + ", ".join(
+                f"{role} {sum(seconds.values()):.0f} s"
+                for role, seconds in cost.get("role_seconds", {}).items()
+            )
+            + f"), peak {cost['peak_rss_mb']:.0f} MB; slowest attacks: "
             + ", ".join(
                 f"{name} {seconds:.0f} s"
                 for name, seconds in sorted(

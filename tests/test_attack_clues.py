@@ -102,7 +102,9 @@ def test_model_chains_are_one_conversation_in_order(tiny_target: Path, forget):
 
 
 def test_clues_audit_on_target_and_oracle(tiny_target: Path, tiny_oracle: Path, forget, holdout):
-    ctx = AuditContext(forget=forget, holdout=holdout, target=str(tiny_target), precision="fp32")
+    ctx = AuditContext(
+        forget=forget, holdout=holdout, target=str(tiny_target), precision="fp32", budget="full"
+    )
     models = {"model": str(tiny_target), "oracle": str(tiny_oracle), "target": str(tiny_target)}
     entry = run_audit(models, ctx, ["clues"])["attacks"]["clues"]
     assert set(entry["variants"]) == {"chain", "chain_gold"}

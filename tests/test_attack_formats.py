@@ -103,7 +103,9 @@ def test_true_false_states_the_fact_once_right_and_once_wrong(forget):
 
 
 def test_format_audit_on_target_and_oracle(tiny_target: Path, tiny_oracle: Path, forget, holdout):
-    ctx = AuditContext(forget=forget, holdout=holdout, target=str(tiny_target), precision="fp32")
+    ctx = AuditContext(
+        forget=forget, holdout=holdout, target=str(tiny_target), precision="fp32", budget="full"
+    )
     models = {"model": str(tiny_target), "oracle": str(tiny_oracle), "target": str(tiny_target)}
     entry = run_audit(models, ctx, ["format"])["attacks"]["format"]
     assert set(entry["variants"]) == set(VARIANTS)

@@ -119,7 +119,9 @@ def test_probe_needs_the_target(target, forget):
 def test_audit_runs_every_variant_on_every_model_and_removes_its_hooks(
     ga_model: Path, tiny_target: Path, tiny_oracle: Path, forget
 ):
-    ctx = AuditContext(forget=forget, holdout=[], target=str(tiny_target), precision="fp32")
+    ctx = AuditContext(
+        forget=forget, holdout=[], target=str(tiny_target), precision="fp32", budget="full"
+    )
     loaded = load_model(str(ga_model))
     before = logits(loaded, forget)
     output = probe(ctx, loaded, Asker(loaded), "model")

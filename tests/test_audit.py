@@ -176,6 +176,29 @@ def test_relearn_splits_people_and_restores_ga_forgotten_facts(
     assert document["worst_case"]["attack"] == "relearn"
 
 
+def test_small_budget_asks_the_target_only_what_recovery_needs(
+    ga_model: Path, tiny_target: Path, tiny_oracle: Path, forget, holdout
+):
+    models = {"model": str(ga_model), "oracle": str(tiny_oracle), "target": str(tiny_target)}
+    entries = {
+        budget: run_audit(
+            models,
+            AuditContext(forget=forget, holdout=holdout, precision="fp32", budget=budget),
+            ["in_context"],
+        )["attacks"]["in_context"]["variants"]
+        for budget in ("small", "full")
+    }
+    for kind, small in entries["small"].items():
+        full = entries["full"][kind]
+        for part in (small, small["control"]):
+            assert part["target"]["after"] is None and part["target"]["attacked"] is False
+        # The same plain scores on the same records: every recovery is unchanged.
+        assert small["target"]["before"] == full["target"]["before"]
+        assert small["control"]["target"]["before"] == full["control"]["target"]["before"]
+        assert small["model"] == full["model"] and small["oracle"] == full["oracle"]
+        assert full["target"]["after"] is not None
+
+
 def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys) -> tuple[int, str, str]:
     monkeypatch.setattr(sys, "argv", ["obliviate", *args])
     try:
@@ -220,10 +243,12 @@ def test_audit_command_writes_results_and_report(
         for variant in entry["variants"].values():
             assert set(variant) >= {"model", "oracle", "target", "uplift_vs_oracle"}
             assert variant["target"]["recovery"] is None
+            assert variant["target"]["after"] is None, name  # the small budget: calibration
     control = document["attacks"]["in_context"]["variants"]["fact"]["control"]
     assert set(control) >= {"model", "oracle", "target", "uplift_vs_oracle"}
     assert document["worst_case"]["attack"] in ATTACKS
     assert (out / "report.html").is_file() and (out / "config.yaml").is_file()
+    assert set(document["cost"]["role_seconds"]) == {"model", "oracle", "target"}
     assert "uplift" in stdout
 
 
@@ -262,7 +287,7 @@ def test_tamper_on_retained_facts_brings_ga_forgotten_facts_back_step_by_step(
     assert curve[-1] > variant["model"]["before"]["accuracy"] + 0.3
     # The oracle never had the facts: the same fine-tune teaches it none of them.
     assert max(variant["oracle"]["curve"].values()) <= 0.1
-    assert variant["target"]["curve"] == {}  # the target already knows: not tampered with
+    assert variant["target"]["after"] is None  # the target already knows: not tampered with
     assert document["audit"]["worst_uplift_vs_oracle"]["attack"] == "tamper"
     assert document["audit"]["worst_recovery"]["value"] > 0.3
 
@@ -271,8 +296,13 @@ def test_diff_singles_out_the_forget_set_and_is_chance_against_itself(
     ga_model: Path, tiny_target: Path, tiny_oracle: Path, forget, holdout, bench_dir: Path
 ):
     retain = load_records(bench_dir / "retain90.jsonl")
-    ctx = AuditContext(
-        forget=forget, holdout=holdout, retain=retain, target=str(tiny_target), precision="fp32"
+    ctx = AuditContext(  # the full budget attacks the target too
+        forget=forget,
+        holdout=holdout,
+        retain=retain,
+        target=str(tiny_target),
+        precision="fp32",
+        budget="full",
     )
     models = {"model": str(ga_model), "oracle": str(tiny_oracle), "target": str(tiny_target)}
     variant = run_audit(models, ctx, ["diff"])["attacks"]["diff"]["variants"]["default"]

@@ -204,6 +204,8 @@ def test_two_fsdp_processes_fine_tune_to_the_weights_of_one(
     two_fsdp_processes(finetune_args(bench_dir, out))
     assert max_difference(out, finetuned_by_one) <= FSDP_TOLERANCE
     assert len((out / "log.jsonl").read_text().splitlines()) == STEPS
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["backend"]["distributed"] == "FSDP"  # not the CPU launcher's MULTI_CPU
 
 
 @needs_fsdp

@@ -273,7 +273,7 @@ def _manifest(
             "device": "cuda" if torch.cuda.is_available() else "cpu",
             "precision": resolve_precision(config.precision),
             "processes": processes().num_processes,
-            "distributed": processes().distributed_type.value,
+            "distributed": summary.distributed,
             "torch_threads": torch.get_num_threads(),
         },
         "versions": package_versions(),
@@ -867,6 +867,7 @@ def demo(
         {"unlearned": unlearned.out, "target": target.out, "oracle": oracle.out},
         splits,
         passages=passages,
+        cache=cache_root(),
     )
     results = results_document(evaluations, main="unlearned", split=split)
     results |= {"base_model": model, "total_seconds": round(time.perf_counter() - started, 2)}

@@ -627,7 +627,10 @@ def audit(
     ] = None,
     budget: Annotated[
         str | None,
-        typer.Option(help="small (default) or full: step counts and sample sizes of attacks."),
+        typer.Option(
+            help="small (default) or full: step counts and sample sizes of attacks; full "
+            "also attacks the target (small only asks it plainly, for the recoveries)."
+        ),
     ] = None,
     relearn_steps: Annotated[
         int | None, typer.Option(help="Fine-tuning steps of the relearn attack (16).")

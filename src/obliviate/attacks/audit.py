@@ -52,9 +52,10 @@ def resolve_attacks(names: str | Sequence[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def recovery(before: Score, after: Score, target_before: Score | None) -> float | None:
-    """(after − before) / (target − before), clipped to [0, 1]; None without a gap to close."""
-    if target_before is None or target_before.accuracy - before.accuracy <= 0:
+def recovery(before: Score, after: Score | None, target_before: Score | None) -> float | None:
+    """(after − before) / (target − before), clipped to [0, 1]; None without a gap to close
+    (or without an attack: ``after`` None)."""
+    if after is None or target_before is None or target_before.accuracy - before.accuracy <= 0:
         return None
     value = (after.accuracy - before.accuracy) / (target_before.accuracy - before.accuracy)
     return min(1.0, max(0.0, value))
@@ -65,7 +66,7 @@ def _measurements(per_role: dict[str, Measurement]) -> dict[str, Any]:
     entry: dict[str, Any] = {
         role: {
             "before": m.before.to_json(),
-            "after": m.after.to_json(),
+            "after": m.after.to_json() if m.after is not None else None,
             "recovery": recovery(m.before, m.after, target.before if target else None),
             **m.extra,
         }
@@ -73,7 +74,9 @@ def _measurements(per_role: dict[str, Measurement]) -> dict[str, Any]:
     }
     model, oracle = per_role.get("model"), per_role.get("oracle")
     entry["uplift_vs_oracle"] = (
-        model.after.accuracy - oracle.after.accuracy if model and oracle else None
+        model.after.accuracy - oracle.after.accuracy
+        if model and oracle and model.after and oracle.after
+        else None
     )
     return entry
 
@@ -212,7 +215,7 @@ def run_audit(
     started = time.perf_counter()
     outputs: dict[str, dict[str, AttackOutput]] = {name: {} for name in attacks}
     skipped: dict[str, str] = {}
-    seconds = dict.fromkeys(attacks, 0.0)
+    seconds: dict[str, dict[str, float]] = {}
     guard_figures: dict[str, Any] = {}
     for role in (r for r in ROLES if r in models):
         say(f"loading {role} [bold]{models[role]}[/bold]")
@@ -229,7 +232,7 @@ def run_audit(
             except NotApplicable as reason:
                 skipped[name] = str(reason)
                 say(f"skipped {name}: {reason}")
-            seconds[name] += time.perf_counter() - begun
+            seconds.setdefault(role, {})[name] = round(time.perf_counter() - begun, 2)
         if guarded is not None:
             guard_figures = guard_report(ctx, loaded, asker)
         del loaded, asker
@@ -251,6 +254,10 @@ def run_audit(
     document["cost"] = {
         "seconds": round(time.perf_counter() - started, 2),
         "peak_rss_mb": round(peak_rss_mb(), 1),
-        "attack_seconds": {name: round(s, 2) for name, s in seconds.items()},
+        "attack_seconds": {
+            name: round(sum(per_role.get(name, 0.0) for per_role in seconds.values()), 2)
+            for name in attacks
+        },
+        "role_seconds": seconds,
     }
     return document

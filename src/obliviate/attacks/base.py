@@ -70,10 +70,11 @@ class Score:
 
 @dataclass
 class Measurement:
-    """One model under one attack variant: its score without and with the attack."""
+    """One model under one attack variant: its score without and with the attack
+    (``after`` is None where the model was only asked plainly, see ``calibration``)."""
 
     before: Score
-    after: Score
+    after: Score | None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -108,6 +109,39 @@ class AuditContext:
     relearn_lr: float = 2e-5
     relearn_batch_size: int = 4
     max_new_tokens: int = 24
+
+
+def calibrating(ctx: AuditContext, role: str) -> bool:
+    """Whether this model is only calibrated, not attacked: under the small budget the
+    target is asked its plain questions alone. Its plain accuracy on each variant's
+    records is the top of every recovery, the one figure the audit's verdicts take from
+    it; attacking it too (``--budget full``) shows each attack's ceiling, at a third of
+    the audit's time."""
+    return role == "target" and ctx.budget == "small"
+
+
+def calibration(
+    asker: Asker,
+    variants: dict[str, Sequence[Record]],
+    controls: dict[str, Sequence[Record]] | None = None,
+) -> AttackOutput:
+    """Each variant's records (and its control's) asked plainly, with no attack: the
+    variant's ``before``, and ``after`` None. Variants without records are left out."""
+    controls = controls or {}
+    asker.answers(  # one batched pass over every plain question
+        plain([r for part in (variants, controls) for rs in part.values() for r in rs])
+    )
+
+    def unattacked(records: Sequence[Record]) -> Measurement:
+        return Measurement(asker.score(plain(records)), None, {"attacked": False})
+
+    return {
+        name: VariantResult(
+            unattacked(records), unattacked(controls[name]) if controls.get(name) else None
+        )
+        for name, records in variants.items()
+        if records
+    }
 
 
 def conversation_prompt(

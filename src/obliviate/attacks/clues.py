@@ -29,6 +29,8 @@ from obliviate.attacks.base import (
     NotApplicable,
     Question,
     VariantResult,
+    calibrating,
+    calibration,
     group_by_person,
     plain,
     register_attack,
@@ -126,6 +128,9 @@ def clues(ctx: AuditContext, loaded: LoadedModel, asker: Asker, role: str) -> At
     gold = gold_chains(ctx.forget)
     if not gold:
         raise NotApplicable("no forget record has another fact of the same person")
+    if calibrating(ctx, role):
+        records = [r for r, _ in gold]
+        return calibration(asker, {"chain": records, "chain_gold": records})
     own, dropped = model_chains(asker, ctx.forget)
     # One batched pass over the last turns of both variants.
     asker.answers(plain(ctx.forget) + [q for _, q in own + gold])

@@ -23,6 +23,8 @@ from obliviate.attacks.base import (
     NotApplicable,
     Score,
     VariantResult,
+    calibrating,
+    calibration,
     plain,
     register_attack,
 )
@@ -82,6 +84,8 @@ def diff(ctx: AuditContext, loaded: LoadedModel, asker: Asker, role: str) -> Att
     others = ctx.holdout + ctx.retain[: RETAIN_CANDIDATES[ctx.budget]]
     if not others:
         raise NotApplicable("no retained or holdout records to rank the forget set among")
+    if calibrating(ctx, role):  # the target against itself gives nothing away
+        return calibration(asker, {"default": forget})
     candidates = forget + others
     is_forget = np.array([True] * len(forget) + [False] * len(others))
     old = load_model(ctx.target)

@@ -36,6 +36,8 @@ from obliviate.attacks.base import (
     Question,
     Score,
     VariantResult,
+    calibrating,
+    calibration,
     plain,
     register_attack,
 )
@@ -213,6 +215,17 @@ def formats(ctx: AuditContext, loaded: LoadedModel, asker: Asker, role: str) -> 
     pairs = [(r, p) for r in ctx.forget if (p := true_false_pair(r)) is not None]
     if not (choices or blanks or pairs):
         raise NotApplicable("the forget records have neither wrong answers nor sentences")
+    if calibrating(ctx, role):
+        chosen = [c.record for c in choices]
+        return calibration(
+            asker,
+            {
+                "multiple_choice_likelihood": chosen,
+                "multiple_choice_letter": chosen,
+                "fill_in_blank": [r for r, _ in blanks],
+                "true_false": [r for r, _ in pairs],
+            },
+        )
     asker.answers(  # one batched pass over every generation of the attack
         plain(ctx.forget)
         + [Question(c.prompt, c.gold_letter) for c in choices]

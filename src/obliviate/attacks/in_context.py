@@ -27,6 +27,8 @@ from obliviate.attacks.base import (
     Measurement,
     Question,
     VariantResult,
+    calibrating,
+    calibration,
     group_by_person,
     plain,
     register_attack,
@@ -152,6 +154,12 @@ def _measure(asker: Asker, items: list[tuple[Record, str]]) -> Measurement:
 def in_context(ctx: AuditContext, loaded: LoadedModel, asker: Asker, role: str) -> AttackOutput:
     forget = contexts_for(loaded.tokenizer, ctx.forget)
     control = contexts_for(loaded.tokenizer, ctx.holdout) if ctx.holdout else {}
+    if calibrating(ctx, role):
+        return calibration(
+            asker,
+            {kind: [r for r, _ in items] for kind, items in forget.items()},
+            {kind: [r for r, _ in items] for kind, items in control.items()},
+        )
     # One pass over every question, so batches mix variants of similar length.
     asker.answers(
         [q for part in (forget, control) for items in part.values() for q in _questions(items)]

@@ -17,6 +17,8 @@ from obliviate.attacks.base import (
     Measurement,
     Question,
     VariantResult,
+    calibrating,
+    calibration,
     plain,
     register_attack,
 )
@@ -68,6 +70,8 @@ TEMPLATES: dict[str, Callable[[Record], Question]] = {
     lambda ctx: {"templates": list(TEMPLATES)},
 )
 def jailbreak(ctx: AuditContext, loaded: LoadedModel, asker: Asker, role: str) -> AttackOutput:
+    if calibrating(ctx, role):
+        return calibration(asker, dict.fromkeys(TEMPLATES, ctx.forget))
     before = asker.score(plain(ctx.forget))
     asked = {name: [make(r) for r in ctx.forget] for name, make in TEMPLATES.items()}
     asker.answers([q for questions in asked.values() for q in questions])  # one batched pass

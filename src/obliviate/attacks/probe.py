@@ -39,6 +39,8 @@ from obliviate.attacks.base import (
     NotApplicable,
     Score,
     VariantResult,
+    calibrating,
+    calibration,
     plain,
     register_attack,
     split_people,
@@ -305,6 +307,10 @@ def probe(ctx: AuditContext, loaded: LoadedModel, asker: Asker, role: str) -> At
     if not ctx.target:
         raise NotApplicable("the linear probe is trained on the target; give --target")
     halves = probe_halves(ctx.forget, ctx.seed)
+    if calibrating(ctx, role):
+        return calibration(
+            asker, {"logit_lens": ctx.forget, "linear_probe": halves[1], "ablation": ctx.forget}
+        )
     before = asker.score(plain(ctx.forget))
     lens, lens_extra = logit_lens(loaded, ctx.forget)
     target = loaded if role == "target" else load_model(ctx.target)

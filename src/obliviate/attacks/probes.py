@@ -19,6 +19,8 @@ from obliviate.attacks.base import (
     NotApplicable,
     Question,
     VariantResult,
+    calibrating,
+    calibration,
     plain,
     register_attack,
 )
@@ -42,6 +44,8 @@ def _probe_attack(kind: str):
         if not asked:
             raise NotApplicable(f"the forget records have no {kind} questions")
         records = list({r.id: r for r, _ in asked}.values())
+        if calibrating(ctx, role):
+            return calibration(asker, {"default": records})
         before = asker.score(plain(records))
         after = asker.score([q for _, q in asked])
         return {"default": VariantResult(Measurement(before, after))}

@@ -22,6 +22,8 @@ from obliviate.attacks.base import (
     AuditContext,
     Measurement,
     VariantResult,
+    calibrating,
+    calibration,
     plain,
     register_attack,
 )
@@ -109,6 +111,8 @@ def same_value_fraction(model: torch.nn.Module, reference: torch.nn.Module, bits
     lambda ctx: {"bits": list(BIT_WIDTHS), "group_size": GROUP_SIZE, "scheme": "asymmetric RTN"},
 )
 def quantize(ctx: AuditContext, loaded: LoadedModel, asker: Asker, role: str) -> AttackOutput:
+    if calibrating(ctx, role):
+        return calibration(asker, {f"int{bits}": ctx.forget for bits in BIT_WIDTHS})
     questions = plain(ctx.forget)
     before = asker.score(questions)
     reference = load_model(ctx.target).model if ctx.target and role != "target" else None

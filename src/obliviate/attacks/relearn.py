@@ -13,6 +13,8 @@ from obliviate.attacks.base import (
     AuditContext,
     Measurement,
     VariantResult,
+    calibrating,
+    calibration,
     plain,
     register_attack,
     split_people,
@@ -39,6 +41,8 @@ def _settings(ctx: AuditContext) -> dict:
 )
 def relearn(ctx: AuditContext, loaded: LoadedModel, asker: Asker, role: str) -> AttackOutput:
     shown, held_out = split_people(ctx.forget, ctx.seed)
+    if calibrating(ctx, role):
+        return calibration(asker, {"default": held_out})
     before = asker.score(plain(held_out))
     relearned = fine_tuned_copy(loaded, shown, ctx, ctx.relearn_steps)
     after = asker.for_model(relearned).score(plain(held_out))

@@ -22,6 +22,7 @@ from obliviate.attacks.base import (
     NotApplicable,
     Score,
     VariantResult,
+    calibration,
     plain,
     register_attack,
 )
@@ -69,12 +70,11 @@ def tamper(ctx: AuditContext, loaded: LoadedModel, asker: Asker, role: str) -> A
     sets = _data(ctx)
     if not sets:
         raise NotApplicable("no retained or general records to fine-tune on")
+    if role == "target":  # on every budget: it knows every answer already
+        return calibration(asker, dict.fromkeys(sets, ctx.forget))
     before = asker.score(plain(ctx.forget))
     out: AttackOutput = {}
     for name, records in sets.items():
-        if role == "target":
-            out[name] = VariantResult(Measurement(before, before, {"curve": {}}))
-            continue
         after, curve = _curve(ctx, loaded, asker, records)
         out[name] = VariantResult(Measurement(before, after, {"curve": curve}))
     return out

@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from obliviate.data.records import Record
 from obliviate.evaluate import mia, statistics, text
+from obliviate.evaluate.cache import evaluation_key, load_evaluation, store_evaluation
 from obliviate.evaluate.runner import (
     PreparedSplits,
     SplitResult,
@@ -28,7 +29,7 @@ from obliviate.evaluate.runner import (
 )
 from obliviate.guard.guard import Guard, looks_like_refusal
 from obliviate.models.loader import load_model
-from obliviate.progress import progress_bar
+from obliviate.progress import progress_bar, say
 from obliviate.rundir import peak_rss_mb
 
 #: The nine numbers whose harmonic mean is the model utility (TOFU's choice, with our
@@ -63,6 +64,8 @@ class ModelEvaluation:
     eval_seconds: float
     eval_peak_rss_mb: float
     passages: text.PassageOutputs | None = None
+    cached: bool = False
+    """Read back from the evaluation cache (the seconds are those of the first run)."""
 
 
 def evaluate_models(
@@ -73,6 +76,7 @@ def evaluate_models(
     guards: dict[str, Guard] | None = None,
     passages: dict[str, list[Record]] | None = None,
     text_settings: text.TextSettings | None = None,
+    cache: Path | None = None,
 ) -> dict[str, ModelEvaluation]:
     """Evaluate each model (name → spec) on the same splits, one model in memory at a time.
 
@@ -82,6 +86,10 @@ def evaluate_models(
     ``passages`` (by role: ``forget``, ``retain``, ``holdout``) with forget passages add
     the work of MUSE's text figures; it is done on the bare model, guard or not, since a
     guard acts on questions and a passage's opening is none.
+
+    With ``cache`` (a directory), the evaluation of a model directory evaluated before
+    with the same records, settings and code is read back (``evaluate.cache``); a guarded
+    model is always evaluated.
     """
     prepared: PreparedSplits | None = None
     passages = passages if passages and passages.get("forget") else None
@@ -91,9 +99,17 @@ def evaluate_models(
     for name, spec in models.items():
         if on_model:
             on_model(name)
+        guard = guards.get(name)
+        key = None
+        if cache is not None and guard is None and Path(spec).is_dir():
+            key = evaluation_key(Path(spec), splits, precision, passages, settings)
+            stored = load_evaluation(cache, key)
+            if isinstance(stored, ModelEvaluation):
+                say(f"reused the cached evaluation of {name} (same weights, records and code)")
+                evaluations[name] = replace(stored, name=name, spec=str(spec), cached=True)
+                continue
         started = time.perf_counter()
         loaded = load_model(str(spec))
-        guard = guards.get(name)
         if guard is not None:
             work = prepare_splits(splits, loaded.tokenizer, context=guard.context)
         elif prepared is None or tokenizer_key(loaded.tokenizer) != prepared.tokenizer_key:
@@ -135,6 +151,8 @@ def evaluate_models(
             eval_peak_rss_mb=peak_rss_mb(),
             passages=passage_outputs,
         )
+        if key is not None:
+            store_evaluation(cache, key, evaluations[name])
         del loaded
     return evaluations
 
@@ -217,6 +235,7 @@ def results_entry(
     cost = provenance["cost"] | {
         "eval_seconds": round(evaluation.eval_seconds, 2),
         "eval_peak_rss_mb": round(evaluation.eval_peak_rss_mb, 1),
+        "eval_cached": evaluation.cached,
     }
     return {
         "model": evaluation.spec,

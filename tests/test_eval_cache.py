@@ -1,0 +1,46 @@
+"""The evaluation cache: the same model, records and code read back; any change misses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from obliviate.data.loaders import load_records
+from obliviate.data.records import Record
+from obliviate.evaluate.suite import evaluate_models, results_document
+
+
+def splits(bench_dir: Path, forget: list[Record] | None = None) -> dict[str, list[Record]]:
+    """A small evaluation: forget, holdout and retain questions."""
+    return {
+        "forget": forget or load_records(bench_dir / "forget10.jsonl")[:6],
+        "holdout": load_records(bench_dir / "holdout.jsonl")[:6],
+        "retain": load_records(bench_dir / "retain90.jsonl")[:6],
+    }
+
+
+def test_an_unchanged_model_is_read_back_and_a_change_misses(
+    tiny_target: Path, tiny_oracle: Path, bench_dir: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    models = {"target": tiny_target, "oracle": tiny_oracle}
+    first = evaluate_models(models, splits(bench_dir), cache=cache)
+    assert not any(e.cached for e in first.values())
+    assert len(list((cache / "evaluations").glob("*.pkl"))) == 2
+
+    again = evaluate_models(models, splits(bench_dir), cache=cache)
+    assert all(e.cached for e in again.values())
+    fresh = results_document(first, main="target", split="forget")
+    reread = results_document(again, main="target", split="forget")
+    for document in (fresh, reread):  # the figures are the same; only the cost says how
+        costs = [document.pop("cost")] + [e.pop("cost") for e in document["reference"].values()]
+        assert all(c["eval_cached"] is (document is reread) for c in costs)
+    assert reread == fresh
+
+    # Other records, another precision: evaluated again, not read back.
+    changed = splits(bench_dir, forget=load_records(bench_dir / "forget10.jsonl")[6:12])
+    assert not evaluate_models(models, changed, cache=cache)["target"].cached
+    assert not evaluate_models(models, splits(bench_dir), precision="bf16", cache=cache)[
+        "target"
+    ].cached
+    # Without a cache nothing is read back.
+    assert not evaluate_models({"target": tiny_target}, splits(bench_dir))["target"].cached
