@@ -128,7 +128,7 @@ def clues(ctx: AuditContext, loaded: LoadedModel, asker: Asker, role: str) -> At
     gold = gold_chains(ctx.forget)
     if not gold:
         raise NotApplicable("no forget record has another fact of the same person")
-    if calibrating(ctx, role):
+    if calibrating(ctx, role):  # every record with a clue (the model's own chains may drop some)
         records = [r for r, _ in gold]
         return calibration(asker, {"chain": records, "chain_gold": records})
     own, dropped = model_chains(asker, ctx.forget)
