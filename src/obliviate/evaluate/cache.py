@@ -5,7 +5,8 @@ evaluated on the same records, in the same precision, by the same evaluation cod
 the same outputs, so the second evaluation is read back instead of recomputed. The key
 hashes everything the outputs depend on: every file of the model directory, the records
 of every split (and passages), the precision and text settings, and the source of the
-evaluation code and the record encoding, so any change to one of them misses the cache.
+evaluation code and the record encoding, and the versions of the libraries (torch,
+transformers, …), so any change to one of them misses the cache.
 Entries live under ``$OBLIVIATE_CACHE/evaluations`` beside the fine-tunes.
 """
 
@@ -21,7 +22,7 @@ from pathlib import Path
 import obliviate
 from obliviate.data.records import Record
 from obliviate.evaluate.text import TextSettings
-from obliviate.rundir import sha256_path
+from obliviate.rundir import package_versions, sha256_path
 
 #: The source whose change changes what an evaluation produces: the evaluation package,
 #: how prompts and answers are encoded, and how models are loaded.
@@ -57,6 +58,7 @@ def evaluation_key(
         "precision": precision,
         "text_settings": asdict(text_settings),
         "code": _code_fingerprint(),
+        "versions": package_versions(),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
