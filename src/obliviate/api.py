@@ -685,11 +685,14 @@ def audit(
     precision: str = "fp32",
     guard: str | Path | None = None,
     overwrite: bool = False,
+    use_cache: bool = True,
 ) -> dict[str, Any]:
     """Attack ``model`` (and the oracle and target, identically) into run dir ``out``.
 
     With ``guard``, the model is attacked behind it and ``results.json`` gains ``guard``
     (leak rate per attack, false refusals on retain, neighbors and world, added latency).
+    With ``use_cache``, the oracle's and target's results of an earlier audit with the
+    same models, records, settings and code are reused (they do not depend on ``model``).
 
     Writes ``results.json`` (``attacks.<name>``: per variant and model the forget accuracy
     and probability before and after, ``recovery``, ``uplift_vs_oracle``; see
@@ -736,7 +739,7 @@ def audit(
         "method": run_cost(model)["method"],
         "split": split,
     }
-    document |= run_audit(models, context, names, built)
+    document |= run_audit(models, context, names, built, cache=cache_root() if use_cache else None)
     run.write_json("results.json", document)
     write_report([run.staging], run.path("report.html"))
     inputs = {"bench": bench, "forget": forget, "retain": retain, "holdout": holdout}
@@ -751,6 +754,7 @@ def audit(
         "max_per_split": max_per_split,
         "precision": precision,
         "guard": None if guard is None else str(guard),
+        "cache": use_cache,
     }
     run.write_yaml(
         "config.yaml",

@@ -647,6 +647,12 @@ def audit(
         typer.Option(help="fp32 (default, comparable everywhere), bf16, fp16 or auto (faster)."),
     ] = None,
     guard: GuardOpt = None,
+    no_cache: Annotated[
+        bool,
+        typer.Option(
+            "--no-cache", help="Attack the oracle and target again, not from an earlier audit."
+        ),
+    ] = False,
     out: OutOpt = None,
     overwrite: OverwriteOpt = False,
     config: ConfigOpt = None,
@@ -681,6 +687,7 @@ def audit(
         precision=s.get("precision") or "fp32",
         guard=s.get("guard"),
         overwrite=s["overwrite"],
+        use_cache=not s["no_cache"],
     )
     stdout.print(audit_table(result))
     if "guard" in result:

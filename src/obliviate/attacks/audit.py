@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from obliviate.attacks.base import (
@@ -24,6 +25,7 @@ from obliviate.attacks.base import (
     Score,
     plain,
 )
+from obliviate.attacks.cache import CACHED_ROLES, AttackCache
 from obliviate.data.records import Record
 from obliviate.errors import ObliviateError
 from obliviate.guard.guard import Guard, looks_like_refusal
@@ -203,12 +205,16 @@ def run_audit(
     ctx: AuditContext,
     attacks: Sequence[str],
     guard: Guard | None = None,
+    cache: Path | None = None,
 ) -> dict[str, Any]:
     """Attack each model (role → spec, ``model`` required) and return the ``attacks``,
     ``worst_case`` and ``cost`` parts of results.json.
 
     With a ``guard``, the model is attacked behind it (oracle and target stay bare: they
     are the yardsticks), and the ``guard`` part reports leak and false-refusal rates.
+    With ``cache`` (a directory), the oracle's and target's outputs of an earlier audit
+    with the same models, records, settings and code are read back (``attacks.cache``);
+    ``cost.cached`` lists them per role.
     """
     if "model" not in models:
         raise ObliviateError("the audit needs a model to attack (--model)")
@@ -216,15 +222,27 @@ def run_audit(
     outputs: dict[str, dict[str, AttackOutput]] = {name: {} for name in attacks}
     skipped: dict[str, str] = {}
     seconds: dict[str, dict[str, float]] = {}
+    reused: dict[str, list[str]] = {}
     guard_figures: dict[str, Any] = {}
+    stored = AttackCache(cache, models, ctx) if cache is not None else None
     for role in (r for r in ROLES if r in models):
+        pending = [name for name in attacks if name not in skipped]
+        if stored is not None and role in CACHED_ROLES:
+            for name in list(pending):
+                output = stored.load(name, role)
+                if output is not None:
+                    outputs[name][role] = output
+                    reused.setdefault(role, []).append(name)
+                    pending.remove(name)
+            if reused.get(role):
+                say(f"reused the {role}'s cached results of {', '.join(reused[role])}")
+        if not pending:
+            continue
         say(f"loading {role} [bold]{models[role]}[/bold]")
         loaded = load_model(models[role])
         guarded = guard if role == "model" else None
         asker = Asker(loaded, ctx.precision, ctx.max_new_tokens, guarded)
-        for name in attacks:
-            if name in skipped:
-                continue
+        for name in pending:
             say(f"attack {name} on {role}")
             begun = time.perf_counter()
             try:
@@ -232,6 +250,9 @@ def run_audit(
             except NotApplicable as reason:
                 skipped[name] = str(reason)
                 say(f"skipped {name}: {reason}")
+            else:
+                if stored is not None and role in CACHED_ROLES:
+                    stored.store(name, role, outputs[name][role])
             seconds.setdefault(role, {})[name] = round(time.perf_counter() - begun, 2)
         if guarded is not None:
             guard_figures = guard_report(ctx, loaded, asker)
@@ -259,5 +280,6 @@ def run_audit(
             for name in attacks
         },
         "role_seconds": seconds,
+        "cached": reused,
     }
     return document

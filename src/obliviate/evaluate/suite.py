@@ -16,9 +16,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from obliviate.cache import load_entry, store_entry
 from obliviate.data.records import Record
 from obliviate.evaluate import mia, statistics, text
-from obliviate.evaluate.cache import evaluation_key, load_evaluation, store_evaluation
+from obliviate.evaluate.cache import KIND, evaluation_key
 from obliviate.evaluate.runner import (
     PreparedSplits,
     SplitResult,
@@ -103,7 +104,7 @@ def evaluate_models(
         key = None
         if cache is not None and guard is None and Path(spec).is_dir():
             key = evaluation_key(Path(spec), splits, precision, passages, settings)
-            stored = load_evaluation(cache, key)
+            stored = load_entry(cache, KIND, key)
             if isinstance(stored, ModelEvaluation):
                 say(f"reused the cached evaluation of {name} (same weights, records and code)")
                 evaluations[name] = replace(stored, name=name, spec=str(spec), cached=True)
@@ -152,7 +153,7 @@ def evaluate_models(
             passages=passage_outputs,
         )
         if key is not None:
-            store_evaluation(cache, key, evaluations[name])
+            store_entry(cache, KIND, key, evaluations[name])
         del loaded
     return evaluations
 
