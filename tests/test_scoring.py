@@ -1,0 +1,47 @@
+"""Scoring answers that share a prompt runs the prompt once and changes no figure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from obliviate.data.loaders import load_records
+from obliviate.evaluate.model_outputs import score_encoded
+from obliviate.models.encoding import encode_fact, encode_text
+from obliviate.models.loader import load_model
+
+
+def test_answers_sharing_a_prompt_score_as_when_scored_alone(
+    tiny_target: Path, bench_dir: Path
+) -> None:
+    loaded = load_model(str(tiny_target))
+    model, tokenizer = loaded.model, loaded.tokenizer
+    records = load_records(bench_dir / "forget10.jsonl")[:5]
+    pairs = [(r.prompt, a) for r in records for a in (r.answer, *r.perturbed)]
+    pairs.append(("A question asked once?", "Its only answer"))
+    encoded = [encode_fact(tokenizer, q, a) for q, a in pairs]
+    encoded.append(encode_text(tokenizer, "A passage: every token is scored."))
+    texts = [a for _, a in pairs] + ["passage"]
+    calls = []
+    decoder = model.get_decoder()
+    hook = decoder.register_forward_hook(
+        lambda m, args, kw, out: calls.append(kw), with_kwargs=True
+    )
+    together = score_encoded(model, encoded, texts, tokenizer.pad_token_id)
+    hook.remove()
+    # The five prompts ran once (then their answers from the cache), the rest whole.
+    prompt_pass = calls[0]["input_ids"]
+    assert prompt_pass.shape[0] == len(records) and calls[0]["use_cache"]
+    assert (calls[1].get("cache") or calls[1].get("past_key_values")) is not None
+    assert calls[1]["input_ids"].shape[0] == len(records) * (1 + len(records[0].perturbed))
+    alone = [
+        score_encoded(model, [e], [t], tokenizer.pad_token_id)[0]
+        for e, t in zip(encoded, texts, strict=True)
+    ]
+    for shared, single in zip(together, alone, strict=True):
+        assert len(shared.logprobs) == len(single.logprobs) > 0
+        assert shared.text == single.text
+        assert shared.logprobs == pytest.approx(single.logprobs, abs=1e-4)
+        assert shared.mu == pytest.approx(single.mu, abs=1e-4)
+        assert shared.sigma == pytest.approx(single.sigma, abs=1e-4)
