@@ -3,7 +3,7 @@ the machine's matmul peak measured in the same run.
 
     .venv/bin/python benchmarks/throughput.py [--model smollm2] [--methods grad_diff,npo,ga_kl]
         [--methods all] [--precisions fp32,bf16] [--batch-size 8] [--seq-len 0] [--steps 6]
-        [--warmup 2] [--threads N] [--out runs/bench-throughput/throughput.md]
+        [--warmup 2] [--threads N] [--compile] [--out runs/bench-throughput/throughput.md]
 
 Plain fine-tuning and each chosen method (``obliviate.methods.METHODS``, default
 parameters) train in a process of their own (so each peak RSS is its own) through
@@ -88,6 +88,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (≥ 1)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--lr", type=float, default=1e-5)
+    parser.add_argument(
+        "--compile", action="store_true", help="train with --compile (torch.compile per layer)"
+    )
     parser.add_argument("--split", default="forget10", help="benchmark split to train on")
     parser.add_argument("--peak-sizes", default="1024,2048,4096")
     parser.add_argument("--peak-seconds", type=float, default=1.0, help="per size and dtype")
@@ -157,6 +160,7 @@ def worker(args: argparse.Namespace) -> None:
         lr=args.lr,
         precision=precision,
         checkpoint_every=0,
+        compile=args.compile,
     )
     with tempfile.TemporaryDirectory() as work, counter:
         train(
@@ -223,6 +227,8 @@ def run_worker(args: argparse.Namespace, name: str, precision: str, data: Path) 
     command += ["--data", str(data), "--result", str(result)]
     for option in ("model", "batch_size", "seq_len", "steps", "warmup", "threads", "lr", "split"):
         command += ["--" + option.replace("_", "-"), str(getattr(args, option))]
+    if args.compile:
+        command.append("--compile")
     env = os.environ | {"OBLIVIATE_QUIET": "1"}
     clock = time.perf_counter()
     code, _ = run_with_peak_rss(command, env=env, log=log)

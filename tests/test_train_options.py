@@ -20,7 +20,7 @@ from obliviate.models.encoding import collate
 from obliviate.models.loader import load_model
 from obliviate.train.adversarial import LatentAdversary, perturbed
 from obliviate.train.localize import LocalizeSpec, _top_fraction
-from obliviate.train.loop import TrainConfig, latest_checkpoint, train
+from obliviate.train.loop import TrainConfig, _BatchStream, latest_checkpoint, train
 from obliviate.train.sophia import Sophia
 
 
@@ -207,6 +207,79 @@ def test_resume_with_each_option_reaches_the_same_weights(
     expected = dict(straight.model.named_parameters())
     for name, value in resumed.model.named_parameters():
         assert torch.allclose(value, expected[name], atol=1e-6), name
+
+
+# --group-by-length
+
+
+def test_length_grouped_batches_cover_each_pass_with_less_padding(bench_dir: Path) -> None:
+    tiny = load_model("tiny")
+    records = load_records(bench_dir / "retain90.jsonl")[:150]
+    examples = api.encode_records(tiny, records)
+    full = len(examples) // 8 - 1
+    examples = examples[: 8 * full + 6]  # full batches and a short one
+    pad = tiny.tokenizer.pad_token_id
+
+    def one_pass(stream: _BatchStream, epoch: int) -> list[torch.Tensor]:
+        return [stream.batch(epoch * stream.per_pass + b, pad) for b in range(stream.per_pass)]
+
+    plain, grouped = (_BatchStream(examples, 8, 0, group) for group in (False, True))
+    for epoch in range(2):
+        batches = one_pass(grouped, epoch)
+        seen = sorted(i for batch in batches for i in batch["index"].tolist())
+        assert seen == list(range(len(examples)))  # every example once a pass
+        assert [len(b["index"]) for b in batches] == [8] * full + [6]  # the short batch last
+        padded = sum(b["input_ids"].numel() for b in batches)
+        padded_plain = sum(b["input_ids"].numel() for b in one_pass(plain, epoch))
+        real = sum(len(e.input_ids) for e in examples)
+        assert padded - real < 0.25 * (padded_plain - real)
+    again = one_pass(_BatchStream(examples, 8, 0, True), 1)
+    assert all(
+        torch.equal(a["index"], b["index"])
+        for a, b in zip(again, one_pass(grouped, 1), strict=True)
+    )
+    assert not torch.equal(one_pass(grouped, 0)[0]["index"], one_pass(grouped, 1)[0]["index"])
+
+
+# --compile
+
+
+def test_compiled_layers_train_to_the_eager_weights_and_are_eager_after(
+    bench_dir: Path, tmp_path: Path
+) -> None:
+    records = load_records(bench_dir / "forget10.jsonl")
+    models = {}
+    for compiled in (False, True):
+        loaded = load_model("tiny")
+        examples = api.encode_records(loaded, records)
+        config = TrainConfig(max_steps=4, lr=1e-3, batch_size=4, precision="fp32", compile=compiled)
+        train(
+            loaded.model,
+            FineTune(),
+            examples,
+            None,
+            config,
+            loaded.tokenizer.pad_token_id,
+            tmp_path / str(compiled),
+        )
+        models[compiled] = loaded.model
+    layers = models[True].model.layers
+    assert all("forward" not in vars(layer) for layer in layers)  # compiled for the run only
+    start = dict(load_model("tiny").model.named_parameters())
+    eager = dict(models[False].named_parameters())
+    for name, value in models[True].named_parameters():
+        moved = (eager[name] - start[name]).abs().max().item()
+        apart = (value - eager[name]).abs().max().item()
+        # Adam moves every weight by about lr a step; fused kernels round differently.
+        assert moved > 1e-3 and apart < 0.02 * moved, (name, moved, apart)
+
+
+def test_compiled_grad_diff_forgets_like_eager(unlearn_tiny) -> None:
+    compiled = unlearn_tiny("grad_diff", compile=True)
+    eager = unlearn_tiny("grad_diff")
+    for split in ("forget", "retain"):
+        assert compiled[split][1] == pytest.approx(eager[split][1], abs=0.05), split
+    assert drop(compiled, "forget") > 1.0 > abs(drop(compiled, "retain"))
 
 
 def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys) -> tuple[int, str]:

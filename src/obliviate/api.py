@@ -794,7 +794,9 @@ class DemoRecipe:
 
 DEMO_RECIPES: dict[str, DemoRecipe] = {
     "smollm2": DemoRecipe(
-        finetune=TrainConfig(epochs=7, lr=2e-4, batch_size=16, warmup_ratio=0.05),
+        finetune=TrainConfig(
+            epochs=7, lr=2e-4, batch_size=16, warmup_ratio=0.05, group_by_length=True
+        ),
         unlearn=TrainConfig(epochs=8, lr=2e-5, batch_size=8, scheduler="constant"),
         replay=True,
         method_params={"grad_diff": {"retain_weight": 3.0}},
