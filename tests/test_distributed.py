@@ -293,3 +293,59 @@ def test_bf16_autocast_trains_on_the_cpu_and_fp16_asks_for_a_gpu(
         return
     with pytest.raises(ObliviateError, match="fp16 needs a GPU"):
         api.finetune("tiny", data, tmp_path / "fp16", replace(config, precision="fp16"))
+
+
+ZERO_TOLERANCE = 1e-5
+"""Largest allowed |Δw| between two DeepSpeed ZeRO-3 processes and one process (fp32).
+Gradients are reduce-scattered into flat partitions, so sums may round differently."""
+
+
+def two_zero_processes(
+    command: list[str], script: list[str] | None = None, ok: bool = True
+) -> None:
+    """``accelerate launch --config_file configs/accelerate/deepspeed_zero3.yaml
+    --num_processes 2``: DeepSpeed ZeRO-3 on this CPU (DeepSpeed's CPU accelerator, gloo)."""
+    launcher = ["--config_file", str(CONFIGS / "deepspeed_zero3.yaml"), "--num_processes", "2"]
+    launcher += ["--main_process_port", str(free_port())]
+    finish(launch(launcher, command, script, runner="accelerate.commands.launch"), ok)
+
+
+def test_two_zero3_processes_fine_tune_to_the_weights_of_one(
+    bench_dir: Path, finetuned_by_one: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "zero3"
+    two_zero_processes(finetune_args(bench_dir, out))
+    assert max_difference(out, finetuned_by_one) <= ZERO_TOLERANCE
+    assert len((out / "log.jsonl").read_text().splitlines()) == STEPS
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["backend"]["distributed"] == "DEEPSPEED"
+
+
+def test_two_zero3_processes_unlearn_with_a_frozen_reference_to_the_weights_of_one(
+    bench_dir: Path, ga_kl_by_one: Path, tmp_path: Path
+) -> None:
+    """GA+KL's frozen reference stays a full, unpartitioned copy on each process."""
+    out = tmp_path / "zero3-ga-kl"
+    command = npo_args(bench_dir, out)
+    command[command.index("npo")] = "ga_kl"
+    two_zero_processes(command)
+    assert max_difference(out, ga_kl_by_one) <= ZERO_TOLERANCE
+
+
+def test_two_zero3_process_npo_killed_mid_way_resumes_to_the_weights_of_one_uninterrupted(
+    bench_dir: Path, npo_by_one: Path, tmp_path: Path
+) -> None:
+    """The checkpoint holds both processes' partitions (fp32 weights and Adam moments),
+    written by the main process; each resumed process loads its own."""
+    out = tmp_path / "zero3-killed"
+    every_two_steps = tmp_path / "checkpoints.yaml"
+    every_two_steps.write_text("checkpoint_every: 2\n")
+    command = [*npo_args(bench_dir, out), "--config", str(every_two_steps)]
+    two_zero_processes(command, script=[str(KILLED)], ok=False)
+    checkpoint = tmp_path / ".zero3-killed.partial" / "checkpoints" / "step-000002"
+    state = torch.load(checkpoint / "state.pt", weights_only=True)
+    assert len(state["zero"]) == 2  # one partition per process
+    two_zero_processes([*command, "--resume"])
+    assert max_difference(out, npo_by_one) <= ZERO_TOLERANCE
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["timings"]["resumed_from_step"] == 2

@@ -25,7 +25,9 @@ Sharded training. Under accelerate's FSDP plugin (``fsdp_version: 2``, torch's
 ``fully_shard``) each process keeps 1/N of the trained weights, their gradients and the
 optimizer state. Checkpoints gather the full trainable weights and optimizer state to the
 main process, which writes them; at the end every process gathers the full weights back
-into ``model``, which leaves training an ordinary unsharded module, as under DDP. Frozen
+into ``model``, which leaves training an ordinary unsharded module, as under DDP. Under
+accelerate's DeepSpeed plugin (ZeRO-3) DeepSpeed's engine partitions the same state;
+``zero.py`` holds what differs (its config, checkpoints, the final gathering). Frozen
 references (``frozen_copy``) are never sharded: each process holds a full copy.
 """
 
@@ -58,6 +60,14 @@ from obliviate.models.encoding import Encoded, collate
 from obliviate.train.adversarial import LossFn, latent_adversary
 from obliviate.train.localize import LocalizeSpec, localize
 from obliviate.train.sophia import Sophia, update_hessian
+from obliviate.train.zero import (
+    configure,
+    gathered_partitions,
+    load_partitions,
+    unpartition,
+    zero_launch,
+    zero_on_the_cpu,
+)
 
 CHECKPOINT_DIR = "checkpoints"
 
@@ -300,6 +310,8 @@ class _LossModule(torch.nn.Module):
         super().__init__()
         self.model = model
         self._no_split_modules = getattr(model, "_no_split_modules", None)
+        # accelerate sizes DeepSpeed's buckets from the model's hidden size
+        self.config = getattr(model, "config", None)
 
     def forward(
         self, loss_fn: LossFn, forget: Batch, retain: Batch | None
@@ -345,15 +357,16 @@ def train(
         raise ObliviateError("--precision fp16 needs a GPU; on the CPU use bf16 or fp32")
     if _cpu_launch() and os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true":
         _shard_on_the_cpu(accelerator)
-    if accelerator.distributed_type == DistributedType.DEEPSPEED:
-        raise ObliviateError(
-            "DeepSpeed (ZeRO) is not supported (its checkpoints and final weights are not "
-            "gathered); launch with configs/accelerate/fsdp.yaml to shard the model, or "
-            "multi_gpu_ddp.yaml with --lora or --gradient-checkpointing (see docs/distributed.md)"
-        )
+    if _cpu_launch() and zero_launch():
+        zero_on_the_cpu(accelerator)
     sharded = accelerator.distributed_type == DistributedType.FSDP
+    zero = accelerator.distributed_type == DistributedType.DEEPSPEED
     if sharded:
-        _check_fsdp(accelerator, config)
+        _check_fsdp(accelerator)
+    if sharded or zero:
+        _check_partitioned(config, "FSDP" if sharded else "DeepSpeed ZeRO-3")
+    if zero:
+        configure(accelerator, config.batch_size, config.grad_accum, config.max_grad_norm)
     main = accelerator.is_main_process
     n_processes, rank = accelerator.num_processes, accelerator.process_index
     if n_processes > 1:
@@ -426,9 +439,10 @@ def train(
     )
     engine, optimizer = accelerator.prepare(_LossModule(model), optimizer)
     start_step = 0
+    layout = "fsdp" if sharded else "zero" if zero else "whole"
     if resume:  # under FSDP the wrapped module holds the shards
         restored = engine if sharded else model
-        start_step = _load_checkpoint(work_dir, restored, optimizer, scheduler, main, sharded)
+        start_step = _load_checkpoint(work_dir, restored, optimizer, scheduler, main, layout)
     # Only the main process keeps a log; the others write theirs nowhere.
     log_path = work_dir / "log.jsonl" if main else Path(os.devnull)
     tokens = 0
@@ -483,14 +497,18 @@ def train(
                     on_step(step, steps, record)
                 if config.checkpoint_every and step % config.checkpoint_every == 0 and step < steps:
                     log.flush()
-                    # under FSDP every process sends its shards to the main one
-                    gathered = _gathered_state(engine, optimizer, main) if sharded else None
+                    # partitioned, every process sends its part to the main one
+                    gathered = None
+                    if sharded:
+                        gathered = _gathered_state(engine, optimizer, main)
+                    elif zero:
+                        gathered = {"zero": gathered_partitions(optimizer, main)}
                     if main:
                         _save_checkpoint(work_dir, step, model, optimizer, scheduler, gathered)
     except KeyboardInterrupt:
-        # Under FSDP the state lives in every process's shards, and a Ctrl-C need not
+        # Partitioned, the state lives in every process's part, and a Ctrl-C need not
         # reach them all: the last periodic checkpoint is the one to resume from.
-        if main and completed > start_step and not sharded:
+        if main and completed > start_step and layout == "whole":
             _save_checkpoint(work_dir, completed, model, optimizer, scheduler)
         raise
     finally:
@@ -498,6 +516,8 @@ def train(
             _eager_layers(model)
     if sharded:
         _unshard(engine)
+    if zero:
+        unpartition(engine)
     if config.gradient_checkpointing:
         model.activation_checkpointing_disable()
     model.eval()
@@ -551,14 +571,18 @@ def _shard_on_the_cpu(accelerator: Accelerator) -> None:
     PartialState._shared_state["distributed_type"] = DistributedType.FSDP
 
 
-def _check_fsdp(accelerator: Accelerator, config: TrainConfig) -> None:
-    """Refuse what FSDP does not run here: FSDP1, and the options that reach the weights
-    outside the wrapped loss (they would meet sharded weights)."""
+def _check_fsdp(accelerator: Accelerator) -> None:
+    """Refuse FSDP1: the loop gathers and restores torch's ``fully_shard`` (FSDP2) only."""
     if accelerator.state.fsdp_plugin.fsdp_version != 2:
         raise ObliviateError(
             "FSDP is supported with fsdp_version: 2 only (torch's fully_shard); set it in the "
             "accelerate config"
         )
+
+
+def _check_partitioned(config: TrainConfig, engine: str) -> None:
+    """Refuse the options that reach the weights outside the wrapped loss: under FSDP or
+    ZeRO-3 they would meet a process's part of the weights, not the weights."""
     for given, flag in (
         (config.optimizer == "sophia", "--optimizer sophia"),
         (config.localize, "--localize"),
@@ -567,8 +591,8 @@ def _check_fsdp(accelerator: Accelerator, config: TrainConfig) -> None:
     ):
         if given:
             raise ObliviateError(
-                f"{flag} is not supported under FSDP; launch with DDP (multi_gpu_ddp.yaml, or "
-                "torchrun without ACCELERATE_USE_FSDP)"
+                f"{flag} is not supported under {engine}; launch with DDP (multi_gpu_ddp.yaml, "
+                "or torchrun without ACCELERATE_USE_FSDP / ACCELERATE_USE_DEEPSPEED)"
             )
 
 
@@ -701,12 +725,13 @@ def latest_checkpoint(work_dir: Path) -> Path | None:
 
 
 def _load_checkpoint(
-    work_dir: Path, model: torch.nn.Module, optimizer, scheduler, main: bool, sharded: bool = False
+    work_dir: Path, model: torch.nn.Module, optimizer, scheduler, main: bool, layout: str
 ) -> int:
     """Restore the latest checkpoint; the main process reads it and sends it to the others.
 
-    ``sharded``: ``model`` is the FSDP-wrapped loss module, and each process keeps its own
-    shards of the full state sent."""
+    ``layout``: ``whole`` (one process or DDP), ``fsdp`` (``model`` is the FSDP-wrapped
+    loss module, and each process keeps its own shards of the full state sent) or ``zero``
+    (each process loads its own DeepSpeed partition, weights included)."""
     state = None
     if main:
         checkpoint = latest_checkpoint(work_dir)
@@ -716,13 +741,18 @@ def _load_checkpoint(
             )
         state = torch.load(checkpoint / "state.pt", weights_only=True)
     (state,) = broadcast_object_list([state])
-    if state.get("sharded", False) != sharded:
-        written = "an FSDP" if state.get("sharded") else "a DDP or one-process"
+    written = "zero" if "zero" in state else "fsdp" if state.get("sharded") else "whole"
+    if written != layout:
+        writers = {"zero": "a DeepSpeed", "fsdp": "an FSDP", "whole": "a DDP or one-process"}
         raise ObliviateError(
-            f"the checkpoint in {work_dir} was written by {written} run; resume it with the "
-            "launch that wrote it"
+            f"the checkpoint in {work_dir} was written by {writers[written]} run; resume it "
+            "with the launch that wrote it"
         )
-    if sharded:
+    if layout == "zero":
+        load_partitions(optimizer, state["zero"], str(work_dir))
+        scheduler.load_state_dict(state["scheduler"])
+        return int(state["step"])
+    if layout == "fsdp":
         from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
 
         try:
