@@ -6,10 +6,11 @@ line wins. Errors a user can fix print one line and exit with status 2.
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import fields
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 import yaml
@@ -965,10 +966,31 @@ def main() -> None:
     except ObliviateError as exc:
         message = " ".join(str(exc).split())
         console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        _exit(2)
     except KeyboardInterrupt:
         console.print(
             "interrupted; nothing was published. Re-run with --resume to continue.",
             highlight=False,
         )
-        sys.exit(130)
+        _exit(130)
+    except SystemExit as done:  # typer ends every command with one
+        if isinstance(done.code, str):
+            console.print(done.code, highlight=False)
+        _exit(1 if isinstance(done.code, str) else done.code or 0)
+    _exit(0)
+
+
+def _exit(code: int) -> NoReturn:
+    """Exit with ``code``. A process of a distributed launch leaves its process group and
+    ends at once, without the interpreter's teardown: there gloo's threads could still be
+    joinable when C++'s static destructors run, and abort a run that had succeeded
+    ("terminate called without an active exception", seen in CI after a resumed FSDP run).
+    Everything a run writes is closed and renamed into place before this point."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from obliviate.train.loop import leave_process_group
+
+        leave_process_group()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

@@ -370,7 +370,7 @@ def train(
     main = accelerator.is_main_process
     n_processes, rank = accelerator.num_processes, accelerator.process_index
     if n_processes > 1:
-        atexit.register(_leave_process_group)
+        atexit.register(leave_process_group)
     torch.manual_seed(config.seed)
     forget_stream = _BatchStream(primary, config.batch_size, config.seed, config.group_by_length)
     retain_stream = (
@@ -541,7 +541,7 @@ def _adamw(params: list[torch.nn.Parameter], config: TrainConfig) -> torch.optim
     )
 
 
-def _leave_process_group() -> None:
+def leave_process_group() -> None:
     """Destroy the process group before the interpreter exits: left to the C++ static
     destructors, gloo's threads may still be joinable and abort the process
     ("terminate called without an active exception") after a run that succeeded."""
