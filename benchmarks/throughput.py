@@ -3,7 +3,8 @@ the machine's matmul peak measured in the same run.
 
     .venv/bin/python benchmarks/throughput.py [--model smollm2] [--methods grad_diff,npo,ga_kl]
         [--methods all] [--precisions fp32,bf16] [--batch-size 8] [--seq-len 0] [--steps 6]
-        [--warmup 2] [--threads N] [--compile] [--out runs/bench-throughput/throughput.md]
+        [--warmup 2] [--threads N] [--compile] [--rounds 1]
+        [--out runs/bench-throughput/throughput.md]
 
 Plain fine-tuning and each chosen method (``obliviate.methods.METHODS``, default
 parameters) train in a process of their own (so each peak RSS is its own) through
@@ -15,6 +16,10 @@ loop and is timed apart. ``--warmup`` steps are left out; the figures are median
 the ``--steps`` steps that follow. ``--seq-len N`` puts other benchmark facts in front of
 each question so that every example is about N tokens (0: the questions as they are).
 bf16 is autocast (also on the CPU); weights and optimizer state stay float32.
+``--rounds R`` runs the whole list R times, each round starting one objective further
+along, and pools every objective's timed steps from all rounds (the matmul peak is the
+best of the rounds): on a shared machine whose speed drifts over minutes, each objective
+then samples the same stretches of time as the others.
 
 What is counted (the table's notes say it again):
 
@@ -94,6 +99,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--split", default="forget10", help="benchmark split to train on")
     parser.add_argument("--peak-sizes", default="1024,2048,4096")
     parser.add_argument("--peak-seconds", type=float, default=1.0, help="per size and dtype")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="run the list this many times, rotated; pool"
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/bench-throughput/throughput.md"))
     # One objective in one precision, in a process of its own (what the parent starts).
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -241,6 +249,22 @@ def run_worker(args: argparse.Namespace, name: str, precision: str, data: Path) 
     return json.loads(result.read_text())
 
 
+def pooled(runs: list[dict]) -> dict:
+    """One row from an objective's runs in every round: their timed steps together (the
+    first failure instead, if any run failed), the largest peak RSS, the median prepare."""
+    failed = [run for run in runs if "failed" in run]
+    if failed:
+        return failed[0]
+    row = dict(runs[0])
+    for key in ("step_seconds", "train_tokens", "reference_tokens", "model_flops"):
+        row[key] = [value for run in runs for value in run[key]]
+    row["peak_rss_mb"] = max(run["peak_rss_mb"] for run in runs)
+    row["prepare_seconds"] = statistics.median(run["prepare_seconds"] for run in runs)
+    row["rounds"] = len(runs)
+    row["summary"] = summarise(row)
+    return row
+
+
 def summarise(row: dict) -> dict:
     """Medians over the timed steps: seconds, tokens, tokens/s, FLOP/s."""
     seconds = row["step_seconds"]
@@ -342,24 +366,28 @@ def main() -> None:
         unknown = [m for m in methods if m not in METHODS]
         if unknown:
             sys.exit(f"--methods: unknown {', '.join(unknown)}; see `obliviate methods`")
+    if args.rounds < 1:
+        sys.exit("--rounds must be ≥ 1")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     sizes = [int(n) for n in args.peak_sizes.split(",")]
-    print(f"measuring the matmul peak on {device_name(device)} ...")
-    peaks, peak_sizes = {}, {}
-    for precision in precisions:
-        peaks[precision], peak_sizes[precision] = matmul_peak(
-            DTYPES[precision], device, sizes, args.peak_seconds
-        )
-    rows = []
+    peaks: dict[str, float] = {}
+    peak_sizes: dict[str, int] = {}
+    jobs = [(name, precision) for precision in precisions for name in ["finetune", *methods]]
+    results: dict[tuple[str, str], list[dict]] = {job: [] for job in jobs}
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "bench"
         make_benchmark(data, seed=0)
-        for precision in precisions:
-            for name in ["finetune", *methods]:
-                row = run_worker(args, name, precision, data)
-                if "failed" not in row:
-                    row["summary"] = summarise(row)
-                rows.append(row)
+        for round_index in range(args.rounds):
+            print(f"round {round_index + 1} of {args.rounds}: the matmul peak on "
+                  f"{device_name(device)} ...")  # fmt: skip
+            for precision in precisions:
+                peak, size = matmul_peak(DTYPES[precision], device, sizes, args.peak_seconds)
+                if peak > peaks.get(precision, 0.0):
+                    peaks[precision], peak_sizes[precision] = peak, size
+            shift = round_index % len(jobs)
+            for name, precision in jobs[shift:] + jobs[:shift]:
+                results[(name, precision)].append(run_worker(args, name, precision, data))
+    rows = [pooled(results[job]) for job in jobs]
     done = [r for r in rows if "summary" in r]
     first = done[0] if done else {}
     header = [
@@ -367,13 +395,19 @@ def main() -> None:
         "",
         f"batch {args.batch_size} forget examples (+ as many retain where a method uses "
         f"them), about {first.get('tokens_per_example', 0):.0f} tokens each; median of "
-        f"{args.steps} steps after {args.warmup} warm-up steps; torch {torch.__version__}; "
+        f"{args.steps} steps after {args.warmup} warm-up steps"
+        + (f" in each of {args.rounds} rounds (rotated order)" if args.rounds > 1 else "")
+        + f"; torch {torch.__version__}; "
         f"native bf16: {'yes' if resolve_precision('auto') == 'bf16' else 'no'}.",
         "",
     ]
     notes = [
         "",
-        "Matmul peak measured in this run: "
+        (
+            "Matmul peak measured in this run (best of its rounds): "
+            if args.rounds > 1
+            else "Matmul peak measured in this run: "
+        )
         + ", ".join(f"{p} {peaks[p] / 1e9:.0f} GFLOP/s (n = {peak_sizes[p]})" for p in precisions)
         + ".",
         "",
