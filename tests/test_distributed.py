@@ -194,7 +194,7 @@ def fsdp_available() -> bool:
 PARTITIONED = [
     pytest.param(
         "fsdp",
-        marks=pytest.mark.skipif(not fsdp_available(), reason="torch without fully_shard"),
+        marks=pytest.mark.skipif(not fsdp_available(), reason="torch without fully_shard or gloo"),
     ),
     "deepspeed_zero3",
 ]

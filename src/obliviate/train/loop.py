@@ -740,6 +740,10 @@ def _load_checkpoint(
                 f"--resume was given but {work_dir} holds no checkpoint; run without --resume"
             )
         state = torch.load(checkpoint / "state.pt", weights_only=True)
+    # DeepSpeed's partitions go to their own process only (see load_partitions)
+    partitions = state.pop("zero", None) if main else None
+    if partitions is not None:
+        state["zero"] = len(partitions)
     (state,) = broadcast_object_list([state])
     written = "zero" if "zero" in state else "fsdp" if state.get("sharded") else "whole"
     if written != layout:
@@ -749,7 +753,7 @@ def _load_checkpoint(
             "with the launch that wrote it"
         )
     if layout == "zero":
-        load_partitions(optimizer, state["zero"], str(work_dir))
+        load_partitions(optimizer, partitions, state["zero"], str(work_dir))
         scheduler.load_state_dict(state["scheduler"])
         return int(state["step"])
     if layout == "fsdp":

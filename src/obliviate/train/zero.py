@@ -11,7 +11,7 @@ the output head gather what they use). What the loop needs on top of accelerate:
   (``zero_on_the_cpu``; DeepSpeed's CPU accelerator talks over gloo);
 - checkpoints: every process's optimizer partition (its fp32 master weights and Adam
   moments) gathered to the main process, which writes them into the one ``state.pt``;
-  on ``resume`` each process loads its own (``gathered_partitions``,
+  on ``resume`` the main process sends each its own (``gathered_partitions``,
   ``load_partitions``), so a run resumes on as many processes as wrote it;
 - at the end, the full weights gathered on every process and the DeepSpeed hooks removed
   (``unpartition``), so the caller checks, merges and saves an ordinary model.
@@ -118,17 +118,24 @@ def gathered_partitions(optimizer: Any, main: bool) -> list[dict] | None:
     return everyone
 
 
-def load_partitions(optimizer: Any, partitions: list[dict], where: str) -> None:
-    """Load this process's own optimizer partition (weights included) from every
-    process's (``partitions``, as ``gathered_partitions`` wrote them)."""
+def load_partitions(optimizer: Any, partitions: list[dict] | None, count: int, where: str) -> None:
+    """Give each process its own optimizer partition (weights included) from the main
+    process's list (``partitions``, as ``gathered_partitions`` wrote them; ``None`` on the
+    other processes; ``count`` partitions in all). The others receive only their own, not
+    the whole optimizer state. Every process must call this."""
     world = torch.distributed.get_world_size()
-    if len(partitions) != world:
+    if count != world:
         raise ObliviateError(
-            f"the checkpoint in {where} was written by {len(partitions)} DeepSpeed processes; "
+            f"the checkpoint in {where} was written by {count} DeepSpeed processes; "
             f"resume it with as many (not {world})"
         )
+    received: list[Any] = [None]
+    torch.distributed.scatter_object_list(received, partitions, src=0)
     zero = _zero_optimizer(optimizer)
-    zero.load_state_dict([dict(part) | {"loss_scaler": zero.loss_scaler} for part in partitions])
+    # DeepSpeed reads the list's entry at this process's rank only
+    states: list[dict | None] = [None] * world
+    states[torch.distributed.get_rank()] = dict(received[0]) | {"loss_scaler": zero.loss_scaler}
+    zero.load_state_dict(states)
 
 
 def unpartition(engine: torch.nn.Module) -> None:
