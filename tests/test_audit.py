@@ -192,9 +192,14 @@ def test_small_budget_asks_the_target_only_what_recovery_needs(
         full = entries["full"][kind]
         for part in (small, small["control"]):
             assert part["target"]["after"] is None and part["target"]["attacked"] is False
-        # The same plain scores on the same records: every recovery is unchanged.
-        assert small["target"]["before"] == full["target"]["before"]
-        assert small["control"]["target"]["before"] == full["control"]["target"]["before"]
+        # The same plain scores on the same records (the probability up to float rounding:
+        # the questions were batched differently): every recovery is unchanged.
+        for small_score, full_score in (
+            (small["target"]["before"], full["target"]["before"]),
+            (small["control"]["target"]["before"], full["control"]["target"]["before"]),
+        ):
+            assert small_score["accuracy"] == full_score["accuracy"]
+            assert small_score["prob"] == pytest.approx(full_score["prob"], rel=1e-5)
         assert small["model"] == full["model"] and small["oracle"] == full["oracle"]
         assert full["target"]["after"] is not None
 

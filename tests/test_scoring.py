@@ -1,4 +1,5 @@
-"""Scoring answers that share a prompt runs the prompt once and changes no figure."""
+"""Scoring answers that share a prompt, or generating after the prompt that an answer is
+scored after, runs the prompt once and changes no figure."""
 
 from __future__ import annotations
 
@@ -7,8 +8,14 @@ from pathlib import Path
 import pytest
 
 from obliviate.data.loaders import load_records
-from obliviate.evaluate.model_outputs import score_encoded
-from obliviate.models.encoding import encode_fact, encode_text
+from obliviate.evaluate.model_outputs import (
+    generate_and_score,
+    generate_from_ids,
+    mean_logprob,
+    score_encoded,
+    tokenize_prompts,
+)
+from obliviate.models.encoding import IGNORE_INDEX, Encoded, encode_fact, encode_text, format_answer
 from obliviate.models.loader import load_model
 
 
@@ -45,3 +52,42 @@ def test_answers_sharing_a_prompt_score_as_when_scored_alone(
         assert shared.logprobs == pytest.approx(single.logprobs, abs=1e-4)
         assert shared.mu == pytest.approx(single.mu, abs=1e-4)
         assert shared.sigma == pytest.approx(single.sigma, abs=1e-4)
+
+
+def test_generating_and_scoring_in_one_prompt_pass_gives_the_same_answers_and_figures(
+    tiny_target: Path, bench_dir: Path
+) -> None:
+    loaded = load_model(str(tiny_target))
+    model, tokenizer = loaded.model, loaded.tokenizer
+    records = load_records(bench_dir / "forget10.jsonl")[:6]
+    contexts = [None, "Some context before the question, long enough to pad the others."]
+    prompts = [
+        ids
+        for context in contexts
+        for ids in tokenize_prompts(tokenizer, [r.prompt for r in records], context)
+    ]
+    answers = [
+        tokenizer(format_answer(tokenizer, r.answer), add_special_tokens=False)["input_ids"]
+        for r in records
+    ] * len(contexts)
+    answers[-1] = []  # a prompt generated from but scored with nothing
+    calls = []
+    decoder = model.get_decoder()
+    hook = decoder.register_forward_hook(
+        lambda m, args, kw, out: calls.append(kw["input_ids"].shape), with_kwargs=True
+    )
+    texts, means = generate_and_score(model, tokenizer, prompts, answers, batch_size=8)
+    hook.remove()
+    # Two batches, each with one pass over its prompts (all but the last column); the
+    # answers and every generated token continued from the cache.
+    longest_answer = max(len(a) for a in answers)
+    prompt_passes = [shape for shape in calls if shape[1] > 1 + longest_answer]
+    assert [rows for rows, _ in prompt_passes] == [8, 4]
+    assert texts == generate_from_ids(model, tokenizer, prompts, batch_size=8)
+    encoded = [
+        Encoded(tuple(p + a), tuple([IGNORE_INDEX] * len(p) + a))
+        for p, a in zip(prompts, answers, strict=True)
+    ]
+    alone = score_encoded(model, encoded[:-1], [""] * (len(encoded) - 1), tokenizer.pad_token_id)
+    assert means[:-1] == pytest.approx([mean_logprob(s) for s in alone], abs=1e-5)
+    assert means[-1] == 0.0

@@ -20,7 +20,7 @@ from obliviate.data.records import Record
 from obliviate.errors import ObliviateError
 from obliviate.evaluate import statistics
 from obliviate.evaluate.metrics import answer_matches
-from obliviate.evaluate.model_outputs import generate_from_ids, mean_logprob, score_encoded
+from obliviate.evaluate.model_outputs import generate_and_score, mean_logprob, score_encoded
 from obliviate.guard.guard import Guard
 from obliviate.models.encoding import (
     IGNORE_INDEX,
@@ -109,6 +109,9 @@ class AuditContext:
     relearn_lr: float = 2e-5
     relearn_batch_size: int = 4
     max_new_tokens: int = 24
+    shared: dict[Any, Any] = field(default_factory=dict)
+    """Figures an attack computes of a model other than the attacked one (the target, in
+    ``diff``), kept here for the next attacked model instead of computed again."""
 
 
 def calibrating(ctx: AuditContext, role: str) -> bool:
@@ -207,12 +210,14 @@ class Asker:
         special = not uses_chat_template(self.tokenizer)
         return self.tokenizer(text, add_special_tokens=special)["input_ids"]
 
-    def _encode(self, q: Question) -> Encoded:
-        prompt_ids = self._prompt_ids(q)
+    def _answer_ids(self, q: Question) -> list[int]:
         answer = format_answer(self.tokenizer, q.answer)
         if q.prefill and not answer.startswith(" "):
             answer = " " + answer
-        answer_ids = self.tokenizer(answer, add_special_tokens=False)["input_ids"]
+        return self.tokenizer(answer, add_special_tokens=False)["input_ids"]
+
+    def _encode(self, q: Question) -> Encoded:
+        prompt_ids, answer_ids = self._prompt_ids(q), self._answer_ids(q)
         return Encoded(
             input_ids=tuple(prompt_ids + answer_ids),
             labels=tuple([IGNORE_INDEX] * len(prompt_ids) + answer_ids),
@@ -230,13 +235,28 @@ class Asker:
                     dict.fromkeys(q.asked for q in questions if q.asked not in self._generated)
                 )
                 if new:
-                    ids = [self._prompt_ids(q) for q in new]
-                    texts = generate_from_ids(self.model, self.tokenizer, ids, self.max_new_tokens)
+                    # Each new prompt is scored, in the same pass, with the first answer
+                    # still unscored after it.
+                    along: dict[Question, Question] = {}
+                    for q in questions:
+                        if q not in self._logprob:
+                            along.setdefault(q.asked, q)
+                    paired = [along.get(a) for a in new]
+                    texts, means = generate_and_score(
+                        self.model,
+                        self.tokenizer,
+                        [self._prompt_ids(q) for q in new],
+                        [self._answer_ids(q) if q is not None else [] for q in paired],
+                        self.max_new_tokens,
+                    )
                     if self.guard is not None:
                         texts = self.guard.filter(
                             [q.question for q in new], [q.context for q in new], texts
                         )
                     self._generated.update(zip(new, texts, strict=True))
+                    self._logprob.update(
+                        (q, mean) for q, mean in zip(paired, means, strict=True) if q is not None
+                    )
                 unscored = list(dict.fromkeys(q for q in questions if q not in self._logprob))
                 if unscored:
                     stats = score_encoded(

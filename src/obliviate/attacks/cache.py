@@ -29,9 +29,10 @@ KIND = "attacks"
 #: The roles whose figures do not depend on the model under audit.
 CACHED_ROLES: tuple[str, ...] = ("oracle", "target")
 
-#: Context fields the oracle's and the target's attacks never read: the guard's utility
-#: questions (only the guarded model is asked them).
-_UNUSED = frozenset({"utility"})
+#: Context fields that do not decide the oracle's and the target's figures: the guard's
+#: utility questions (only the guarded model is asked them) and the figures attacks keep
+#: for one another during an audit.
+_UNUSED = frozenset({"utility", "shared"})
 
 
 def _jsonable(value: Any) -> Any:

@@ -12,6 +12,8 @@ to someone holding both checkpoints (the uplift is what unlearning gives away be
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
@@ -37,12 +39,40 @@ from obliviate.models.loader import LoadedModel, load_model
 RETAIN_CANDIDATES = {"small": 100, "full": 400}
 
 
-def drop_scores(before: LoadedModel, after: LoadedModel, records: list[Record]) -> np.ndarray:
-    """Per record: mean log-probability of its answer before minus after."""
+def _logprobs(loaded: LoadedModel, records: list[Record]) -> np.ndarray:
+    """Per record: the mean log-probability of its answer."""
     pairs = [(r.prompt, r.answer) for r in records]
-    old = answer_logprobs(before.model, before.tokenizer, pairs)
-    new = answer_logprobs(after.model, after.tokenizer, pairs)
-    return np.asarray(old) - np.asarray(new)
+    return np.asarray(answer_logprobs(loaded.model, loaded.tokenizer, pairs))
+
+
+@dataclass(frozen=True)
+class OldModel:
+    """What the attacker reads off the model before unlearning, per candidate: the mean
+    log-probability of the answer, whether its greedy answer is right, and TOFU's
+    probability. The same for every attacked model, so computed once per audit."""
+
+    logprobs: np.ndarray
+    correct: np.ndarray
+    probs: np.ndarray
+
+
+def old_model_figures(ctx: AuditContext, candidates: list[Record]) -> OldModel:
+    """The target's figures on ``candidates``, computed on first use and kept in
+    ``ctx.shared`` for the next attacked model (the oracle after the unlearned model)."""
+    key = ("diff", ctx.target, ctx.precision, tuple(r.id for r in candidates))
+    if key not in ctx.shared:
+        old = load_model(ctx.target)
+        old_asker = Asker(old, ctx.precision, ctx.max_new_tokens)
+        questions = plain(candidates)
+        answers = old_asker.answers(questions)
+        ctx.shared[key] = OldModel(
+            logprobs=_logprobs(old, candidates),
+            correct=np.array(
+                [answer_matches(r.answer, a) for r, a in zip(candidates, answers, strict=True)]
+            ),
+            probs=np.array([old_asker.score([q]).prob for q in questions]),
+        )
+    return ctx.shared[key]
 
 
 def extraction(
@@ -88,18 +118,10 @@ def diff(ctx: AuditContext, loaded: LoadedModel, asker: Asker, role: str) -> Att
         return calibration(asker, {"default": forget})
     candidates = forget + others
     is_forget = np.array([True] * len(forget) + [False] * len(others))
-    old = load_model(ctx.target)
-    scores = drop_scores(old, loaded, candidates)
-    old_asker = Asker(old, ctx.precision, ctx.max_new_tokens)
-    questions = plain(candidates)
-    answers = old_asker.answers(questions)
-    correct = np.array(
-        [answer_matches(r.answer, a) for r, a in zip(candidates, answers, strict=True)]
-    )
-    probs = np.array([old_asker.score([q]).prob for q in questions])
-    after = extraction(scores, is_forget, correct, probs, ctx.seed)
+    old = old_model_figures(ctx, candidates)
+    scores = old.logprobs - _logprobs(loaded, candidates)
+    after = extraction(scores, is_forget, old.correct, old.probs, ctx.seed)
     auc = float(roc_auc_score(is_forget, scores))
-    del old, old_asker
     return {
         "default": VariantResult(
             Measurement(

@@ -3,13 +3,15 @@
 Both are batched with examples sorted by length so padding stays small; generation uses
 the KV cache and a small token budget, since the answers being checked are short, and
 answers scored after the same prompt (a question's true, paraphrased and perturbed
-answers) continue from one pass over that prompt, kept as a KV cache.
+answers) continue from one pass over that prompt, kept as a KV cache, as do a prompt's
+greedy answer and its gold answer's score where both are wanted (``generate_and_score``).
 Prompts and answers are tokenised by the caller once (``tokenize_prompts``,
 ``encode_fact``) so several models with one tokenizer share that work.
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
 import math
 from collections.abc import Callable, Sequence
@@ -86,6 +88,81 @@ def generate_from_ids(
         if on_batch:
             on_batch(len(chunk))
     return answers
+
+
+@torch.no_grad()
+def generate_and_score(
+    model: torch.nn.Module,
+    tokenizer: object,
+    prompt_ids: Sequence[Sequence[int]],
+    answer_ids: Sequence[Sequence[int]],
+    max_new_tokens: int = 24,
+    batch_size: int = GENERATION_BATCH,
+) -> tuple[list[str], list[float]]:
+    """Greedy continuations of tokenised prompts, and the mean log-probability of each
+    prompt's given answer (an empty answer: 0), from one pass over the prompts.
+
+    Generating and scoring separately runs every prompt twice; with long prompts (a
+    context or a jailbreak template before a short question) that second pass is most of
+    the scoring. Here each batch's prompts, all but their last token, run once into a KV
+    cache; a copy of it continues with the last prompt token and the answer (its token
+    log-probabilities), and ``generate`` continues from the cache itself. The answers and
+    figures are those of ``generate_from_ids`` and ``score_encoded`` up to float rounding.
+    """
+    decoder, head = model.get_decoder(), model.get_output_embeddings()
+    cache_argument = _cache_argument(decoder)
+    texts: list[str] = [""] * len(prompt_ids)
+    means: list[float] = [0.0] * len(prompt_ids)
+    order = _by_length([len(p) for p in prompt_ids])
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        # At least two columns: the cache holds all but the last (a pad column is masked).
+        width = max(2, max(len(prompt_ids[i]) for i in chunk))
+        ids = torch.full((len(chunk), width), tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        for row, i in enumerate(chunk):  # left padding: every prompt ends in the last column
+            ids[row, width - len(prompt_ids[i]) :] = torch.tensor(prompt_ids[i])
+            mask[row, width - len(prompt_ids[i]) :] = 1
+        ids, mask = ids.to(model.device), mask.to(model.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)  # as ``generate`` numbers them
+        cache = decoder(
+            input_ids=ids[:, :-1],
+            attention_mask=mask[:, :-1],
+            position_ids=positions[:, :-1],
+            use_cache=True,
+        ).past_key_values
+        answers = collate(
+            [
+                Encoded((ids_row[-1], *answer_ids[i]), (IGNORE_INDEX, *answer_ids[i]))
+                for ids_row, i in zip(ids.tolist(), chunk, strict=True)
+            ],
+            tokenizer.pad_token_id,
+        )
+        answers = {k: v.to(model.device) for k, v in answers.items()}
+        steps = torch.arange(answers["input_ids"].shape[1], device=model.device)
+        hidden = decoder(
+            input_ids=answers["input_ids"],
+            attention_mask=torch.cat([mask[:, :-1], answers["attention_mask"]], dim=1),
+            position_ids=positions[:, -1:] + steps,
+            **{cache_argument: copy.deepcopy(cache)},
+        ).last_hidden_state[:, :-1]
+        labels = answers["labels"][:, 1:]
+        picked, _, _, counts = _token_stats(head, hidden, labels)
+        for i, piece in zip(chunk, picked.split(counts), strict=True):
+            means[i] = math.fsum(piece.tolist()) / max(len(piece), 1)
+        output = model.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            **{cache_argument: cache},
+        )
+        decoded = tokenizer.batch_decode(output[:, width:], skip_special_tokens=True)
+        for i, text in zip(chunk, decoded, strict=True):
+            texts[i] = text.strip()
+    return texts, means
 
 
 def generate_answers(
