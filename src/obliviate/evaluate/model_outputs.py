@@ -15,6 +15,7 @@ import copy
 import inspect
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -67,27 +68,51 @@ def generate_from_ids(
     order = _by_length([len(p) for p in prompt_ids])
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
-        width = max(len(prompt_ids[i]) for i in chunk)
-        input_ids = torch.full((len(chunk), width), tokenizer.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for row, i in enumerate(chunk):  # left padding: every prompt ends where generation starts
-            n = len(prompt_ids[i])
-            input_ids[row, width - n :] = torch.tensor(prompt_ids[i])
-            attention_mask[row, width - n :] = 1
-        output = model.generate(
-            input_ids=input_ids.to(model.device),
-            attention_mask=attention_mask.to(model.device),
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-        )
-        decoded = tokenizer.batch_decode(output[:, width:], skip_special_tokens=True)
-        for i, text in zip(chunk, decoded, strict=True):
-            answers[i] = text.strip()
+        ids, mask = _left_padded([prompt_ids[i] for i in chunk], tokenizer.pad_token_id)
+        ids, mask = ids.to(model.device), mask.to(model.device)
+        texts = _greedy(model, tokenizer, ids, mask, max_new_tokens)
+        for i, text in zip(chunk, texts, strict=True):
+            answers[i] = text
         if on_batch:
             on_batch(len(chunk))
     return answers
+
+
+def _left_padded(
+    prompts: Sequence[Sequence[int]], pad_token_id: int, width: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids and attention mask of prompts left-padded to the longest (or ``width``):
+    every prompt ends in the last column, where generation or its answer starts."""
+    width = max(width, *(len(p) for p in prompts))
+    ids = torch.full((len(prompts), width), pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for row, prompt in enumerate(prompts):
+        ids[row, width - len(prompt) :] = torch.tensor(prompt, dtype=torch.long)
+        mask[row, width - len(prompt) :] = 1
+    return ids, mask
+
+
+def _greedy(
+    model: torch.nn.Module,
+    tokenizer: object,
+    ids: torch.Tensor,
+    mask: torch.Tensor,
+    max_new_tokens: int,
+    **cache: Any,
+) -> list[str]:
+    """Greedy continuations of left-padded prompts (``cache``: a KV cache of all but their
+    last column, passed by the name the model takes it by)."""
+    output = model.generate(
+        input_ids=ids,
+        attention_mask=mask,
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        **cache,
+    )
+    decoded = tokenizer.batch_decode(output[:, ids.shape[1] :], skip_special_tokens=True)
+    return [text.strip() for text in decoded]
 
 
 @torch.no_grad()
@@ -117,12 +142,7 @@ def generate_and_score(
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
         # At least two columns: the cache holds all but the last (a pad column is masked).
-        width = max(2, max(len(prompt_ids[i]) for i in chunk))
-        ids = torch.full((len(chunk), width), tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for row, i in enumerate(chunk):  # left padding: every prompt ends in the last column
-            ids[row, width - len(prompt_ids[i]) :] = torch.tensor(prompt_ids[i])
-            mask[row, width - len(prompt_ids[i]) :] = 1
+        ids, mask = _left_padded([prompt_ids[i] for i in chunk], tokenizer.pad_token_id, 2)
         ids, mask = ids.to(model.device), mask.to(model.device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)  # as ``generate`` numbers them
         cache = decoder(
@@ -150,18 +170,9 @@ def generate_and_score(
         picked, _, _, counts = _token_stats(head, hidden, labels)
         for i, piece in zip(chunk, picked.split(counts), strict=True):
             means[i] = math.fsum(piece.tolist()) / max(len(piece), 1)
-        output = model.generate(
-            input_ids=ids,
-            attention_mask=mask,
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            **{cache_argument: cache},
-        )
-        decoded = tokenizer.batch_decode(output[:, width:], skip_special_tokens=True)
-        for i, text in zip(chunk, decoded, strict=True):
-            texts[i] = text.strip()
+        answered = _greedy(model, tokenizer, ids, mask, max_new_tokens, **{cache_argument: cache})
+        for i, text in zip(chunk, answered, strict=True):
+            texts[i] = text
     return texts, means
 
 
@@ -233,12 +244,7 @@ def _shared_prompt_passes(
     then every answer continues from its prompt's cache. The same figures as whole passes
     (up to float rounding), for the prompt's tokens once instead of once per answer."""
     device, decoder = model.device, model.get_decoder()
-    width = max(len(prompt) for prompt, _ in groups)
-    prompt_ids = torch.full((len(groups), width), pad_token_id, dtype=torch.long)
-    prompt_mask = torch.zeros((len(groups), width), dtype=torch.long)
-    for row, (prompt, _) in enumerate(groups):
-        prompt_ids[row, width - len(prompt) :] = torch.tensor(prompt)
-        prompt_mask[row, width - len(prompt) :] = 1
+    prompt_ids, prompt_mask = _left_padded([prompt for prompt, _ in groups], pad_token_id)
     prompt_ids, prompt_mask = prompt_ids.to(device), prompt_mask.to(device)
     positions = (prompt_mask.cumsum(-1) - 1).clamp(min=0)
     first = decoder(
