@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import obliviate.attacks.diff as diff_attack
 from obliviate.attacks import ATTACKS, AuditContext, resolve_attacks, run_audit
 from obliviate.attacks.audit import recovery
 from obliviate.attacks.base import Score, split_people
@@ -298,8 +299,21 @@ def test_tamper_on_retained_facts_brings_ga_forgotten_facts_back_step_by_step(
 
 
 def test_diff_singles_out_the_forget_set_and_is_chance_against_itself(
-    ga_model: Path, tiny_target: Path, tiny_oracle: Path, forget, holdout, bench_dir: Path
+    ga_model: Path,
+    tiny_target: Path,
+    tiny_oracle: Path,
+    forget,
+    holdout,
+    bench_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ):
+    loads = []
+
+    def counted_load(spec, *args, **kwargs):
+        loads.append(spec)
+        return load_model(spec, *args, **kwargs)
+
+    monkeypatch.setattr(diff_attack, "load_model", counted_load)
     retain = load_records(bench_dir / "retain90.jsonl")
     ctx = AuditContext(  # the full budget attacks the target too
         forget=forget,
@@ -315,3 +329,5 @@ def test_diff_singles_out_the_forget_set_and_is_chance_against_itself(
     assert variant["model"]["auc"] > 0.7  # ascent on the forget set marks it out
     assert variant["model"]["after"]["accuracy"] > variant["target"]["after"]["accuracy"]
     assert variant["oracle"]["auc"] > 0.5  # even exact retraining leaves a trace
+    # The target's own figures were read once, for all three attacked models.
+    assert loads == [str(tiny_target)]
