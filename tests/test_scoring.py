@@ -78,11 +78,24 @@ def test_generating_and_scoring_in_one_prompt_pass_gives_the_same_answers_and_fi
     )
     texts, means = generate_and_score(model, tokenizer, prompts, answers, batch_size=8)
     hook.remove()
-    # Two batches, each with one pass over its prompts (all but the last column); the
-    # answers and every generated token continued from the cache.
-    longest_answer = max(len(a) for a in answers)
-    prompt_passes = [shape for shape in calls if shape[1] > 1 + longest_answer]
-    assert [rows for rows, _ in prompt_passes] == [8, 4]
+    # Per batch (prompts by length, 8 then 4): the tokens every prompt opens with (here the
+    # second batch's context) run for one row, the rest of each prompt but its last token
+    # for every row, then the answers; generated tokens continue from the cache one by one.
+    expected = []
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    for chunk in (order[:8], order[8:]):
+        batch = [prompts[i] for i in chunk]
+        shared = next(
+            (j for j, column in enumerate(zip(*batch, strict=False)) if len(set(column)) > 1),
+            min(len(p) for p in batch),
+        )
+        shared = min(shared, min(len(p) for p in batch) - 1)
+        width = max(len(p) for p in batch)
+        longest_answer = max(len(answers[i]) for i in chunk)
+        expected += [(1, shared)] if shared else []
+        expected += [(len(chunk), width - 1 - shared), (len(chunk), 1 + longest_answer)]
+    assert [rows for rows, _ in expected] == [8, 8, 1, 4, 4]  # the shared context: 1 row
+    assert [tuple(shape) for shape in calls if shape[1] > 1] == [e for e in expected if e[1] > 1]
     assert texts == generate_from_ids(model, tokenizer, prompts, batch_size=8)
     encoded = [
         Encoded(tuple(p + a), tuple([IGNORE_INDEX] * len(p) + a))

@@ -5,6 +5,8 @@ the KV cache and a small token budget, since the answers being checked are short
 answers scored after the same prompt (a question's true, paraphrased and perturbed
 answers) continue from one pass over that prompt, kept as a KV cache, as do a prompt's
 greedy answer and its gold answer's score where both are wanted (``generate_and_score``).
+The tokens every prompt of a batch opens with (a chat template's system turn, about 60 %
+of a short question's prompt) run once for the batch, not once per prompt.
 Prompts and answers are tokenised by the caller once (``tokenize_prompts``,
 ``encode_fact``) so several models with one tokenizer share that work.
 """
@@ -68,9 +70,18 @@ def generate_from_ids(
     order = _by_length([len(p) for p in prompt_ids])
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
-        ids, mask = _left_padded([prompt_ids[i] for i in chunk], tokenizer.pad_token_id)
+        prompts = [prompt_ids[i] for i in chunk]
+        # The columns every prompt shares run once, into a cache ``generate`` goes on from.
+        shared = _common_prefix(prompts)
+        ids, mask = _left_padded(prompts, tokenizer.pad_token_id, shared=shared)
         ids, mask = ids.to(model.device), mask.to(model.device)
-        texts = _greedy(model, tokenizer, ids, mask, max_new_tokens)
+        cache = {}
+        if shared:
+            decoder = model.get_decoder()
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            prefix = _prompt_cache(decoder, ids, mask, positions, shared, shared)
+            cache = {_cache_argument(decoder): prefix}
+        texts = _greedy(model, tokenizer, ids, mask, max_new_tokens, **cache)
         for i, text in zip(chunk, texts, strict=True):
             answers[i] = text
         if on_batch:
@@ -79,17 +90,66 @@ def generate_from_ids(
 
 
 def _left_padded(
-    prompts: Sequence[Sequence[int]], pad_token_id: int, width: int = 0
+    prompts: Sequence[Sequence[int]], pad_token_id: int, width: int = 0, shared: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Token ids and attention mask of prompts left-padded to the longest (or ``width``):
-    every prompt ends in the last column, where generation or its answer starts."""
+    every prompt ends in the last column, where generation or its answer starts.
+
+    The first ``shared`` tokens, the same in every prompt, stay in the first columns with
+    the padding after them, so that one pass over them serves every row
+    (``_prompt_cache``); positions counted from the mask are those of unpadded prompts.
+    """
     width = max(width, *(len(p) for p in prompts))
     ids = torch.full((len(prompts), width), pad_token_id, dtype=torch.long)
     mask = torch.zeros((len(prompts), width), dtype=torch.long)
     for row, prompt in enumerate(prompts):
-        ids[row, width - len(prompt) :] = torch.tensor(prompt, dtype=torch.long)
-        mask[row, width - len(prompt) :] = 1
+        ids[row, :shared] = torch.tensor(prompt[:shared], dtype=torch.long)
+        ids[row, width - len(prompt) + shared :] = torch.tensor(prompt[shared:], dtype=torch.long)
+        mask[row, :shared] = 1
+        mask[row, width - len(prompt) + shared :] = 1
     return ids, mask
+
+
+def _common_prefix(prompts: Sequence[Sequence[int]]) -> int:
+    """How many leading tokens every prompt shares (a chat template's system turn, a
+    jailbreak template's opening), short of any prompt's last token, which starts its
+    answer or generation."""
+    first = prompts[0]
+    for j in range(min(len(p) for p in prompts) - 1):
+        if any(p[j] != first[j] for p in prompts):
+            return j
+    return max(min(len(p) for p in prompts) - 1, 0)
+
+
+def _prompt_cache(
+    decoder: torch.nn.Module,
+    ids: torch.Tensor,
+    mask: torch.Tensor,
+    positions: torch.Tensor,
+    shared: int,
+    stop: int,
+) -> Any:
+    """The KV cache of columns ``[0, stop)`` of prompts laid out by ``_left_padded``: the
+    ``shared`` columns run for one row and are copied to the others, the rest for all."""
+    cache = None
+    if shared:
+        cache = decoder(
+            input_ids=ids[:1, :shared],
+            attention_mask=mask[:1, :shared],
+            position_ids=positions[:1, :shared],
+            use_cache=True,
+        ).past_key_values
+        cache.batch_repeat_interleave(ids.shape[0])
+    if stop > shared:
+        earlier = {} if cache is None else {_cache_argument(decoder): cache}
+        cache = decoder(
+            input_ids=ids[:, shared:stop],
+            attention_mask=mask[:, :stop],
+            position_ids=positions[:, shared:stop],
+            use_cache=True,
+            **earlier,
+        ).past_key_values
+    return cache
 
 
 def _greedy(
@@ -141,16 +201,13 @@ def generate_and_score(
     order = _by_length([len(p) for p in prompt_ids])
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
+        prompts = [prompt_ids[i] for i in chunk]
+        shared = _common_prefix(prompts)
         # At least two columns: the cache holds all but the last (a pad column is masked).
-        ids, mask = _left_padded([prompt_ids[i] for i in chunk], tokenizer.pad_token_id, 2)
+        ids, mask = _left_padded(prompts, tokenizer.pad_token_id, 2, shared)
         ids, mask = ids.to(model.device), mask.to(model.device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)  # as ``generate`` numbers them
-        cache = decoder(
-            input_ids=ids[:, :-1],
-            attention_mask=mask[:, :-1],
-            position_ids=positions[:, :-1],
-            use_cache=True,
-        ).past_key_values
+        cache = _prompt_cache(decoder, ids, mask, positions, shared, ids.shape[1] - 1)
         answers = collate(
             [
                 Encoded((ids_row[-1], *answer_ids[i]), (IGNORE_INDEX, *answer_ids[i]))
