@@ -24,6 +24,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 from transformers.utils import logging as hf_logging
 
 from obliviate.errors import ObliviateError
+from obliviate.memory import keep_freed_memory
 
 # Nothing in obliviate may reach the network: make the Hugging Face libraries refuse to.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -161,7 +162,11 @@ def _load_cached_hub_id(spec: str, dtype: torch.dtype) -> tuple[PreTrainedModel,
 
 
 def load_model(spec: str, dtype: torch.dtype = torch.float32) -> LoadedModel:
-    """Load ``spec`` (see the module docstring); the tokenizer always has a pad token."""
+    """Load ``spec`` (see the module docstring); the tokenizer always has a pad token.
+
+    Whatever then computes with the model runs on the allocator ``keep_freed_memory`` sets
+    up (no page faults on memory freed by the step before)."""
+    keep_freed_memory()
     path = Path(spec).expanduser()
     if spec == "smollm2":
         gguf = smollm2_gguf_path()
