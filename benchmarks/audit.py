@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/audit.py [--methods npo,grad_diff] \
         [--from runs/bench-methods] [--work runs/bench-audit] [--budget small] [--attacks all] \
-        [--precision fp32] [--no-cache]
+        [--precision fp32] [--relearn-precision auto] [--no-cache]
 
 Takes the models ``benchmarks/methods.py`` made (``FROM/<method>/model``, with
 ``FROM/demo/{target,oracle,bench}``) and runs ``obliviate audit --split forget10`` on
@@ -38,6 +38,7 @@ def audit(
     budget: str,
     attacks: str,
     precision: str,
+    relearn_precision: str,
     use_cache: bool = True,
 ) -> dict[str, Any]:
     """``obliviate audit`` of one method's model in a fresh process; its results.json."""
@@ -47,7 +48,8 @@ def audit(
             sys.executable, "-m", "obliviate", "audit", "--model", str(source / method / "model"),
             "--oracle", str(demo / "oracle"), "--target", str(demo / "target"),
             "--bench", str(demo / "bench"), "--split", "forget10", "--attacks", attacks,
-            "--budget", budget, "--precision", precision, "--out", str(out), "--overwrite",
+            "--budget", budget, "--precision", precision,
+            "--relearn-precision", relearn_precision, "--out", str(out), "--overwrite",
         ]  # fmt: skip
         if not use_cache:
             command.append("--no-cache")
@@ -131,6 +133,12 @@ def main() -> None:
         "--precision", default="fp32", help="fp32 (obliviate audit's default) or auto (bf16)"
     )
     parser.add_argument(
+        "--relearn-precision",
+        default="auto",
+        help="the attacker's fine-tunes: auto (obliviate audit's default, bf16 where native) "
+        "or fp32",
+    )
+    parser.add_argument(
         "--no-cache",
         action="store_true",
         help="attack the oracle and target in every audit (default: the first audit's are "
@@ -145,6 +153,7 @@ def main() -> None:
             args.budget,
             args.attacks,
             args.precision,
+            args.relearn_precision,
             use_cache=not args.no_cache,
         )
         for method in args.methods.split(",")

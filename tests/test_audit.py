@@ -25,6 +25,7 @@ from obliviate.cli import main
 from obliviate.data.loaders import load_records
 from obliviate.errors import ObliviateError
 from obliviate.models.loader import load_model
+from obliviate.train.loop import resolve_precision
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +161,7 @@ def test_relearn_splits_people_and_restores_ga_forgotten_facts(
         target=str(tiny_target),
         relearn_steps=20,
         relearn_lr=3e-4,
+        relearn_precision="fp32",
         precision="fp32",
     )
     models = {"model": str(ga_model), "oracle": str(tiny_oracle), "target": str(tiny_target)}
@@ -174,6 +176,7 @@ def test_relearn_splits_people_and_restores_ga_forgotten_facts(
     assert oracle["after"]["accuracy"] < model["after"]["accuracy"]
     assert entry["uplift_vs_oracle"] > 0
     assert document["attacks"]["relearn"]["settings"]["steps"] == 20
+    assert document["attacks"]["relearn"]["settings"]["precision"] == "fp32"
     assert document["worst_case"]["attack"] == "relearn"
 
 
@@ -256,6 +259,8 @@ def test_audit_command_writes_results_and_report(
     assert (out / "report.html").is_file() and (out / "config.yaml").is_file()
     assert set(document["cost"]["role_seconds"]) == {"model", "oracle", "target"}
     assert "uplift" in stdout
+    # By default the questions are asked in fp32 and the attacker fine-tunes as it trains.
+    assert document["attacks"]["tamper"]["settings"]["precision"] == resolve_precision("auto")
 
 
 def test_audit_rejects_unknown_attack_with_one_line(
@@ -270,6 +275,18 @@ def test_audit_rejects_unknown_attack_with_one_line(
     assert not out.exists()
 
 
+def test_audit_rejects_unknown_relearn_precision_with_one_line(
+    tiny_target: Path, bench_dir: Path, tmp_path: Path, monkeypatch, capsys
+):
+    out = tmp_path / "a"
+    args = ["audit", "--model", str(tiny_target), "--bench", str(bench_dir), "--out", str(out)]
+    code, _, err = run_cli([*args, "--relearn-precision", "fp8"], monkeypatch, capsys)
+    assert code != 0
+    assert "unknown --relearn-precision 'fp8'" in err and "use fp32, bf16" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
 def test_tamper_on_retained_facts_brings_ga_forgotten_facts_back_step_by_step(
     ga_model: Path, tiny_target: Path, tiny_oracle: Path, forget, bench_dir: Path
 ):
@@ -280,12 +297,14 @@ def test_tamper_on_retained_facts_brings_ga_forgotten_facts_back_step_by_step(
         retain=retain,
         target=str(tiny_target),
         relearn_lr=3e-4,
+        relearn_precision="bf16",  # an attacker's usual fine-tune: the questions stay fp32
         precision="fp32",
     )
     models = {"model": str(ga_model), "oracle": str(tiny_oracle), "target": str(tiny_target)}
     document = run_audit(models, ctx, ["tamper"])
     entry = document["attacks"]["tamper"]
     assert entry["settings"]["steps"] == [8, 16, 64]
+    assert entry["settings"]["precision"] == "bf16"
     variant = entry["variants"]["retain"]
     curve = list(variant["model"]["curve"].values())
     assert list(variant["model"]["curve"]) == [8, 16, 64]

@@ -27,6 +27,7 @@ from obliviate.train.loop import (
     TrainConfig,
     TrainSummary,
     apply_lora,
+    check_precision,
     processes,
     resolve_precision,
     total_steps,
@@ -609,8 +610,7 @@ def evaluate(
     from obliviate.evaluate.text import TextSettings
     from obliviate.report import write_report
 
-    if precision not in ("fp32", "bf16", "fp16", "auto"):
-        raise ObliviateError(f"unknown precision {precision!r}; use fp32, bf16, fp16 or auto")
+    check_precision(precision)
     started = time.perf_counter()
     splits = evaluation_splits(bench, split, forget, retain, holdout, max_per_split)
     passages = evaluation_passages(bench, split, forget, retain, holdout, max_per_split)
@@ -680,6 +680,7 @@ def audit(
     budget: str = "small",
     relearn_steps: int = 16,
     relearn_lr: float = 2e-5,
+    relearn_precision: str = "auto",
     seed: int = 0,
     max_per_split: int | None = None,
     precision: str = "fp32",
@@ -702,8 +703,8 @@ def audit(
     from obliviate.evaluate.suite import run_cost
     from obliviate.report import write_report
 
-    if precision not in ("fp32", "bf16", "fp16", "auto"):
-        raise ObliviateError(f"unknown precision {precision!r}; use fp32, bf16, fp16 or auto")
+    check_precision(precision)
+    check_precision(relearn_precision, "--relearn-precision")
     if budget not in ("small", "full"):
         raise ObliviateError(f"unknown budget {budget!r}; use small or full")
     if relearn_steps <= 0 or not relearn_lr > 0:
@@ -722,6 +723,7 @@ def audit(
         precision=precision,
         relearn_steps=relearn_steps,
         relearn_lr=relearn_lr,
+        relearn_precision=relearn_precision,
         utility={
             name: [r for r in splits[name] if not r.is_text]
             for name in ("retain", "neighbors", "world")
@@ -750,6 +752,7 @@ def audit(
         "split": split,
         "relearn_steps": relearn_steps,
         "relearn_lr": relearn_lr,
+        "relearn_precision": relearn_precision,
         "seed": seed,
         "max_per_split": max_per_split,
         "precision": precision,
@@ -960,8 +963,7 @@ def evaluate_behaviour(
     from obliviate.evaluate.suite import run_cost
     from obliviate.report import write_report
 
-    if precision not in ("fp32", "bf16", "fp16", "auto"):
-        raise ObliviateError(f"unknown precision {precision!r}; use fp32, bf16, fp16 or auto")
+    check_precision(precision)
     started = time.perf_counter()
     bench = Path(bench).expanduser()
     if not is_behaviour_bench(bench):

@@ -658,13 +658,23 @@ def audit(
     relearn_lr: Annotated[
         float | None, typer.Option(help="Learning rate of the relearn attack (2e-5).")
     ] = None,
+    relearn_precision: Annotated[
+        str | None,
+        typer.Option(
+            help="Autocast of the attacker's fine-tunes (relearn, tamper): auto (default: bf16 "
+            "where native, as an attacker trains) or fp32 (the same figures on every machine)."
+        ),
+    ] = None,
     seed: SeedOpt = None,
     max_per_split: Annotated[
         int | None, typer.Option(help="Attack at most this many records per split.")
     ] = None,
     precision: Annotated[
         str | None,
-        typer.Option(help="fp32 (default, comparable everywhere), bf16, fp16 or auto (faster)."),
+        typer.Option(
+            help="Autocast of the questions: fp32 (default, the same figures everywhere), "
+            "bf16, fp16 or auto (faster). The attacker's fine-tunes: --relearn-precision."
+        ),
     ] = None,
     guard: GuardOpt = None,
     no_cache: Annotated[
@@ -702,6 +712,7 @@ def audit(
         budget=s.get("budget") or "small",
         relearn_steps=s.get("relearn_steps") or 16,
         relearn_lr=s.get("relearn_lr") or 2e-5,
+        relearn_precision=s.get("relearn_precision") or "auto",
         seed=s.get("seed") or 0,
         max_per_split=s.get("max_per_split"),
         precision=s.get("precision") or "fp32",

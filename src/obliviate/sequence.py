@@ -39,7 +39,7 @@ from obliviate.errors import ObliviateError
 from obliviate.methods import build_method
 from obliviate.progress import say
 from obliviate.rundir import RunDir, package_versions, peak_rss_mb, sha256_path
-from obliviate.train.loop import TrainConfig
+from obliviate.train.loop import TrainConfig, check_precision
 
 if TYPE_CHECKING:
     from obliviate.evaluate.text import TextSettings
@@ -620,8 +620,7 @@ def run_sequence(
 
     if api.processes().num_processes > 1:
         raise ObliviateError("obliviate sequence runs in one process; launch it without torchrun")
-    if precision not in ("fp32", "bf16", "fp16", "auto"):
-        raise ObliviateError(f"unknown precision {precision!r}; use fp32, bf16, fp16 or auto")
+    check_precision(precision)
     started = time.perf_counter()
     bench = Path(bench).expanduser()
     slices = request_slices(bench, requests, text)

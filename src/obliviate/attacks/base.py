@@ -108,6 +108,11 @@ class AuditContext:
     relearn_steps: int = 16
     relearn_lr: float = 2e-5
     relearn_batch_size: int = 4
+    relearn_precision: str = "auto"
+    """Autocast of the attacker's fine-tunes (relearn, tamper). ``auto`` trains in bf16
+    where the hardware computes it natively, as an attacker would and as obliviate's own
+    training does (half the time of fp32 on a bf16 CPU); ``fp32`` makes those two attacks'
+    figures the same on every machine, as ``precision`` does for the questions."""
     max_new_tokens: int = 24
     shared: dict[Any, Any] = field(default_factory=dict)
     """Figures an attack computes of a model other than the attacked one (the target, in

@@ -66,7 +66,12 @@ class AttackCache:
             f.name: _jsonable(getattr(ctx, f.name)) for f in fields(ctx) if f.name not in _UNUSED
         }
         self._shared = {
-            "context": settings | {"target": target, "precision": resolve_precision(ctx.precision)},
+            "context": settings
+            | {
+                "target": target,
+                "precision": resolve_precision(ctx.precision),
+                "relearn_precision": resolve_precision(ctx.relearn_precision),
+            },
             "code": code_fingerprint((".",)),
             "versions": package_versions(),
         }

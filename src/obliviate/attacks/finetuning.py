@@ -24,7 +24,8 @@ def fine_tuned_copy(
     on_step: Callable[[int, LoadedModel], None] | None = None,
 ) -> LoadedModel:
     """A copy of the model fine-tuned on ``records`` (NLL on the answers) for ``steps``
-    steps at ``ctx.relearn_lr`` with a constant schedule; the original is untouched.
+    steps at ``ctx.relearn_lr`` with a constant schedule, in ``ctx.relearn_precision``;
+    the original is untouched.
 
     ``on_step(step, copy)`` is called after every step, so a caller can measure the copy
     along the way (a recovery curve) without restarting the optimiser.
@@ -36,7 +37,7 @@ def fine_tuned_copy(
         batch_size=ctx.relearn_batch_size,
         scheduler="constant",
         seed=ctx.seed,
-        precision="fp32" if ctx.precision == "fp32" else "auto",
+        precision=ctx.relearn_precision,
         checkpoint_every=0,
     )
     encoded = [encode_fact(loaded.tokenizer, r.prompt, r.answer) for r in records]

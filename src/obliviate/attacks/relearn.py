@@ -21,6 +21,7 @@ from obliviate.attacks.base import (
 )
 from obliviate.attacks.finetuning import fine_tuned_copy
 from obliviate.models.loader import LoadedModel
+from obliviate.train.loop import resolve_precision
 
 
 def _settings(ctx: AuditContext) -> dict:
@@ -28,6 +29,7 @@ def _settings(ctx: AuditContext) -> dict:
         "steps": ctx.relearn_steps,
         "lr": ctx.relearn_lr,
         "batch_size": ctx.relearn_batch_size,
+        "precision": resolve_precision(ctx.relearn_precision),
         "scheduler": "constant",
         "trained_on": "half of the forget people (their records)",
         "asked": "the other half",

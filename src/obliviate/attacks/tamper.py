@@ -30,6 +30,7 @@ from obliviate.attacks.finetuning import fine_tuned_copy
 from obliviate.data.records import Record
 from obliviate.data.world_facts import world_records
 from obliviate.models.loader import LoadedModel
+from obliviate.train.loop import resolve_precision
 
 STEPS = {"small": (8, 16, 64), "full": (8, 16, 64, 256)}
 
@@ -63,6 +64,7 @@ def _curve(
         "steps": list(STEPS[ctx.budget]),
         "lr": ctx.relearn_lr,
         "batch_size": ctx.relearn_batch_size,
+        "precision": resolve_precision(ctx.relearn_precision),
         "data": ["retain", "general (the built-in world questions)"],
     },
 )

@@ -143,7 +143,7 @@ class TrainConfig:
             (self.batch_size > 0, "--batch-size must be > 0"),
             (self.grad_accum > 0, "--grad-accum must be > 0"),
             (
-                self.precision in ("auto", "bf16", "fp16", "fp32"),
+                self.precision in PRECISIONS,
                 "--precision must be auto, bf16, fp16 or fp32",
             ),
             (self.localize_batches > 0, "localize_batches must be > 0"),
@@ -190,6 +190,15 @@ def _cpu_launch() -> bool:
     looks for GPUs when a launcher set ``LOCAL_RANK``, and finding none it would let every
     process train alone instead of forming a gloo group."""
     return "LOCAL_RANK" in os.environ and not torch.cuda.is_available()
+
+
+PRECISIONS: tuple[str, ...] = ("auto", "bf16", "fp16", "fp32")
+
+
+def check_precision(precision: str, option: str = "--precision") -> None:
+    """The one-line error for a precision obliviate does not know, naming the option."""
+    if precision not in PRECISIONS:
+        raise ObliviateError(f"unknown {option} {precision!r}; use fp32, bf16, fp16 or auto")
 
 
 def resolve_precision(precision: str) -> str:
