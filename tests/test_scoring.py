@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from obliviate.data.loaders import load_records
 from obliviate.evaluate.model_outputs import (
@@ -104,3 +105,50 @@ def test_generating_and_scoring_in_one_prompt_pass_gives_the_same_answers_and_fi
     alone = score_encoded(model, encoded[:-1], [""] * (len(encoded) - 1), tokenizer.pad_token_id)
     assert means[:-1] == pytest.approx([mean_logprob(s) for s in alone], abs=1e-5)
     assert means[-1] == 0.0
+
+
+def _generated_alone(model, tokenizer, prompt: list[int]) -> str:
+    """``generate``'s greedy answer to one prompt, no batch and no padding around it."""
+    output = model.generate(
+        input_ids=torch.tensor([prompt]),
+        attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
+        max_new_tokens=24,
+        do_sample=False,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    return tokenizer.decode(output[0, len(prompt) :], skip_special_tokens=True).strip()
+
+
+def test_greedy_answers_are_generates_with_finished_rows_leaving_the_batch(
+    tiny_target: Path, bench_dir: Path
+) -> None:
+    loaded = load_model(str(tiny_target))
+    model, tokenizer = loaded.model, loaded.tokenizer
+    records = load_records(bench_dir / "forget10.jsonl")[:12]
+    prompts = tokenize_prompts(tokenizer, [r.prompt for r in records])
+    alone = [_generated_alone(model, tokenizer, p) for p in prompts]
+    lengths = {len(tokenizer(a, add_special_tokens=False)["input_ids"]) for a in alone}
+    assert len(lengths) > 1  # the rows end at different steps
+    rows_per_step = []
+    hook = model.get_decoder().register_forward_hook(
+        lambda m, args, kw, out: (
+            rows_per_step.append(kw["input_ids"].shape[0])
+            if kw["input_ids"].shape[1] == 1
+            else None
+        ),
+        with_kwargs=True,
+    )
+    batched = generate_from_ids(model, tokenizer, prompts, batch_size=12)
+    hook.remove()
+    assert batched == alone
+    assert rows_per_step == sorted(rows_per_step, reverse=True) and rows_per_step[0] == 12
+    assert rows_per_step[-1] < 12  # finished rows left the batch
+    # A generation config that changes the scores before the argmax: generate decodes.
+    model.generation_config.repetition_penalty = 1.5
+    try:
+        penalised = [_generated_alone(model, tokenizer, p) for p in prompts]
+        assert penalised != alone
+        assert generate_from_ids(model, tokenizer, prompts, batch_size=12) == penalised
+    finally:
+        model.generation_config.repetition_penalty = 1.0
