@@ -17,15 +17,24 @@ from obliviate.evaluate.model_outputs import (
     tokenize_prompts,
 )
 from obliviate.models.encoding import IGNORE_INDEX, Encoded, encode_fact, encode_text, format_answer
-from obliviate.models.loader import load_model
+from obliviate.models.loader import LoadedModel, load_model
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_target: Path) -> LoadedModel:
+    return load_model(str(tiny_target))
+
+
+@pytest.fixture(scope="module")
+def forget(bench_dir: Path) -> list:
+    return load_records(bench_dir / "forget10.jsonl")
 
 
 def test_answers_sharing_a_prompt_score_as_when_scored_alone(
-    tiny_target: Path, bench_dir: Path
+    tiny: LoadedModel, forget: list
 ) -> None:
-    loaded = load_model(str(tiny_target))
-    model, tokenizer = loaded.model, loaded.tokenizer
-    records = load_records(bench_dir / "forget10.jsonl")[:5]
+    model, tokenizer = tiny.model, tiny.tokenizer
+    records = forget[:5]
     pairs = [(r.prompt, a) for r in records for a in (r.answer, *r.perturbed)]
     pairs.append(("A question asked once?", "Its only answer"))
     encoded = [encode_fact(tokenizer, q, a) for q, a in pairs]
@@ -56,11 +65,10 @@ def test_answers_sharing_a_prompt_score_as_when_scored_alone(
 
 
 def test_generating_and_scoring_in_one_prompt_pass_gives_the_same_answers_and_figures(
-    tiny_target: Path, bench_dir: Path
+    tiny: LoadedModel, forget: list
 ) -> None:
-    loaded = load_model(str(tiny_target))
-    model, tokenizer = loaded.model, loaded.tokenizer
-    records = load_records(bench_dir / "forget10.jsonl")[:6]
+    model, tokenizer = tiny.model, tiny.tokenizer
+    records = forget[:6]
     contexts = [None, "Some context before the question, long enough to pad the others."]
     prompts = [
         ids
@@ -121,11 +129,10 @@ def _generated_alone(model, tokenizer, prompt: list[int]) -> str:
 
 
 def test_greedy_answers_are_generates_with_finished_rows_leaving_the_batch(
-    tiny_target: Path, bench_dir: Path
+    tiny: LoadedModel, forget: list
 ) -> None:
-    loaded = load_model(str(tiny_target))
-    model, tokenizer = loaded.model, loaded.tokenizer
-    records = load_records(bench_dir / "forget10.jsonl")[:12]
+    model, tokenizer = tiny.model, tiny.tokenizer
+    records = forget[:12]
     prompts = tokenize_prompts(tokenizer, [r.prompt for r in records])
     alone = [_generated_alone(model, tokenizer, p) for p in prompts]
     lengths = {len(tokenizer(a, add_special_tokens=False)["input_ids"]) for a in alone}

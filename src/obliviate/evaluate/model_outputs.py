@@ -111,11 +111,11 @@ def _common_prefix(prompts: Sequence[Sequence[int]]) -> int:
     """How many leading tokens every prompt shares (a chat template's system turn, a
     jailbreak template's opening), short of any prompt's last token, which starts its
     answer or generation."""
-    first = prompts[0]
-    for j in range(min(len(p) for p in prompts) - 1):
+    first, limit = prompts[0], max(min(len(p) for p in prompts) - 1, 0)
+    for j in range(limit):
         if any(p[j] != first[j] for p in prompts):
             return j
-    return max(min(len(p) for p in prompts) - 1, 0)
+    return limit
 
 
 def _prompt_cache(
