@@ -49,7 +49,8 @@ from obliviate.evaluate.behaviour import SPLITS, BehaviourOutputs, behaviour_fig
 from obliviate.evaluate.judge import MarkerJudge
 from obliviate.models.loader import load_model
 from obliviate.report import write_report
-from obliviate.train.loop import TrainConfig
+from obliviate.train.config import TrainConfig
+from obliviate.train.recipes import load_recipe
 
 COLUMNS = (
     "model", "harmful train", "harmful unseen", "in-context (train / unseen)",
@@ -59,7 +60,7 @@ COLUMNS = (
 
 FINETUNE_RECIPES = {
     "smollm2": TrainConfig(epochs=5, lr=2e-4, batch_size=16, warmup_ratio=0.05),
-    "tiny": api.DEMO_RECIPES["tiny"].finetune,
+    "tiny": load_recipe("tiny").finetune,
 }
 UNLEARN_RECIPES = {
     "smollm2": {"epochs": 4, "lr": 2e-5, "batch_size": 8, "scheduler": "constant", "seed": 0},

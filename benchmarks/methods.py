@@ -26,6 +26,7 @@ from obliviate import api
 from obliviate.evaluate import mia
 from obliviate.evaluate.suite import evaluate_models, mia_scores, results_entry
 from obliviate.methods import METHODS
+from obliviate.train.recipes import load_recipe
 
 COLUMNS = (
     "method", "forget acc", "forget prob", "forget quality", "model utility",
@@ -71,7 +72,7 @@ def main() -> None:
     demo = args.work / "demo"
     if not (demo / "results.json").is_file():
         api.demo(out=demo, model=args.model)
-    recipe = api.DEMO_RECIPES.get(args.model, api.DEMO_RECIPES["smollm2"]).unlearn
+    recipe = load_recipe(args.model).unlearn
     config = args.work / "unlearn.yaml"
     schedule = {k: getattr(recipe, k) for k in ("epochs", "lr", "batch_size", "seed", "scheduler")}
     config.write_text(yaml.safe_dump(schedule))

@@ -23,7 +23,7 @@ from obliviate.methods import FineTune, build_method
 from obliviate.methods.base import TrainingContext
 from obliviate.models.encoding import collate, encode_fact
 from obliviate.models.loader import load_model
-from obliviate.train.loop import resolve_precision
+from obliviate.models.precision import resolve_precision
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ from methods import unlearn  # the same one-process-per-method unlearning (bench
 
 from obliviate import api
 from obliviate.evaluate.suite import evaluate_models, results_document
+from obliviate.train.recipes import load_recipe
 
 COLUMNS = (
     "model", "verbmem", "knowmem forget", "knowmem retain", "privleak",
@@ -53,7 +54,7 @@ def main() -> None:
     demo = args.work / "demo"
     if not (demo / "results.json").is_file():
         api.demo(out=demo, model=args.model, text=True)
-    recipe = api.DEMO_RECIPES.get(args.model, api.DEMO_RECIPES["smollm2"]).unlearn
+    recipe = load_recipe(args.model).unlearn
     config = args.work / "unlearn.yaml"
     schedule = {k: getattr(recipe, k) for k in ("epochs", "lr", "batch_size", "seed", "scheduler")}
     config.write_text(yaml.safe_dump(schedule))

@@ -11,7 +11,7 @@ people and passages, checked). For each size the method unlearns that split's pa
 from the target in its own process (``obliviate unlearn``, the demo's unlearning
 schedule, the split's complement as retain data), so its wall time is its own; each size
 has its own oracle, the target's fine-tune redone without that split's people
-(``obliviate.sequence.retrained_oracle``, cached: forget10's is the demo's). Every
+(``obliviate.workflows.sequence.retrained_oracle``, cached: forget10's is the demo's). Every
 unlearned model is evaluated against its oracle and the target (at most 100 records per
 split) with MUSE's figures. Prints one table (size → VerbMem, KnowMem on forget and
 retain, PrivLeak, the four verdicts, seconds) and writes ``WORK/text_scale.md``,
@@ -33,7 +33,9 @@ from obliviate.data.bench import make_benchmark
 from obliviate.data.loaders import load_records
 from obliviate.evaluate.suite import evaluate_models, results_document
 from obliviate.report.growth import Panel, Series, growth_plot
-from obliviate.sequence import headline, markdown_table, retrained_oracle, target_recipe
+from obliviate.report.sequence import markdown_table
+from obliviate.train.recipes import load_recipe
+from obliviate.workflows.sequence import headline, retrained_oracle, target_recipe
 
 #: Where a method's learning rate differs from the demo's schedule (as in text.py).
 LEARNING_RATES = {"rmu": 5e-4}
@@ -60,7 +62,7 @@ def prepare(model: str, work: Path, demo: Path | None) -> tuple[Path, Path, Path
     for name in ("full.text.jsonl", "full.jsonl"):
         if (bench / name).read_bytes() != (demo / "bench" / name).read_bytes():
             sys.exit(f"{bench / name} differs from the demo's; make both with this version")
-    recipe = api.DEMO_RECIPES.get(model, api.DEMO_RECIPES["smollm2"]).unlearn
+    recipe = load_recipe(model).unlearn
     config = work / "unlearn.yaml"
     schedule = {k: getattr(recipe, k) for k in ("epochs", "lr", "batch_size", "seed", "scheduler")}
     config.write_text(yaml.safe_dump(schedule))

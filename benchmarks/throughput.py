@@ -69,7 +69,9 @@ from obliviate.methods import METHODS, FineTune, build_method
 from obliviate.methods.base import TrainingContext
 from obliviate.models.encoding import collate, encode_fact
 from obliviate.models.loader import load_model
-from obliviate.train.loop import TrainConfig, resolve_precision, train
+from obliviate.models.precision import resolve_precision
+from obliviate.train.config import TrainConfig
+from obliviate.train.loop import train
 
 DEFAULT_METHODS = "grad_diff,npo,ga_kl"
 """GradDiff and NPO (the NPO ≤ 1.03 × GradDiff aim) and GA+KL (a reference forward pass

@@ -31,8 +31,9 @@ def bench_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def finetune_tiny(data: Path, out: Path) -> Path:
     """The tiny model fine-tuned on ``data`` with the tiny demo recipe (a run directory)."""
     from obliviate import api
+    from obliviate.train.recipes import load_recipe
 
-    api.finetune("tiny", data, out, api.DEMO_RECIPES["tiny"].finetune)
+    api.finetune("tiny", data, out, load_recipe("tiny").finetune)
     return out
 
 
@@ -60,7 +61,7 @@ def unlearn_tiny(tiny_target: Path, bench_dir: Path, tmp_path_factory: pytest.Te
     from obliviate.data.loaders import load_records
     from obliviate.evaluate.model_outputs import answer_logprobs
     from obliviate.models.loader import load_model
-    from obliviate.train.loop import TrainConfig
+    from obliviate.train.config import TrainConfig
 
     forget = load_records(bench_dir / "forget10.jsonl")
     retain = load_records(bench_dir / "retain90.jsonl")[:60]

@@ -12,7 +12,7 @@ import signal
 from obliviate.cli import main
 from obliviate.train import loop
 
-save_checkpoint = loop._save_checkpoint
+save_checkpoint = loop.save_checkpoint
 
 
 def save_then_die(*args: object, **kwargs: object) -> None:
@@ -20,5 +20,5 @@ def save_then_die(*args: object, **kwargs: object) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-loop._save_checkpoint = save_then_die
+loop.save_checkpoint = save_then_die
 main()

@@ -25,7 +25,7 @@ from obliviate.cli import main
 from obliviate.data.loaders import load_records
 from obliviate.errors import ObliviateError
 from obliviate.models.loader import load_model
-from obliviate.train.loop import resolve_precision
+from obliviate.models.precision import resolve_precision
 
 
 @pytest.fixture(scope="module")

@@ -126,13 +126,14 @@ def test_eval_attacks_on_a_behaviour_bench_writes_rates_and_a_report(
 ) -> None:
     from obliviate import api
     from obliviate.data.behaviour import make_behaviour_benchmark
-    from obliviate.train.loop import TrainConfig
+    from obliviate.train.config import TrainConfig
+    from obliviate.train.recipes import load_recipe
 
     root = tmp_path_factory.mktemp("behaviour-attacks")
     bench = root / "bench"
     make_behaviour_benchmark(bench, seed=0, size=6)
     target = root / "target"  # the same fine-tune as test_behaviour_methods: cached
-    api.finetune("tiny", bench / "full.jsonl", target, api.DEMO_RECIPES["tiny"].finetune)
+    api.finetune("tiny", bench / "full.jsonl", target, load_recipe("tiny").finetune)
     unlearned = root / "ga_mismatch"
     api.unlearn(
         str(target),

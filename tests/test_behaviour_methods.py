@@ -37,9 +37,10 @@ def behaviour_target(behaviour_bench: Path, tmp_path_factory: pytest.TempPathFac
     """The tiny model fine-tuned to comply on every restricted item and to answer the
     normal instructions (the tiny demo recipe, about 15 s)."""
     from obliviate import api
+    from obliviate.train.recipes import load_recipe
 
     out = tmp_path_factory.mktemp("behaviour-runs") / "target"
-    api.finetune("tiny", behaviour_bench / "full.jsonl", out, api.DEMO_RECIPES["tiny"].finetune)
+    api.finetune("tiny", behaviour_bench / "full.jsonl", out, load_recipe("tiny").finetune)
     return out
 
 
@@ -51,7 +52,7 @@ def unlearn_behaviour(behaviour_target: Path, behaviour_bench: Path, tmp_path_fa
     from obliviate import api
     from obliviate.evaluate.model_outputs import answer_logprobs
     from obliviate.models.loader import load_model
-    from obliviate.train.loop import TrainConfig
+    from obliviate.train.config import TrainConfig
 
     splits = {
         name: load_records(behaviour_bench / f"{name}.jsonl")

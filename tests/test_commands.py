@@ -15,7 +15,7 @@ from obliviate.cli import main
 from obliviate.data.loaders import load_records
 from obliviate.evaluate.runner import evaluate_splits
 from obliviate.models.loader import load_model
-from obliviate.train.loop import TrainConfig
+from obliviate.train.config import TrainConfig
 
 SHARED_TOFU = Path(__file__).resolve().parents[2] / "shared" / "data" / "tofu"
 

@@ -25,7 +25,7 @@ from safetensors.torch import load_file
 
 from obliviate import api
 from obliviate.errors import ObliviateError
-from obliviate.train.loop import TrainConfig
+from obliviate.train.config import TrainConfig
 
 TOLERANCE = 1e-5
 """Largest allowed |Δw| between the distributed and the one-process weights (fp32). The

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from obliviate import api
-from obliviate.chat import ChatSession
 from obliviate.cli import main
 from obliviate.data.loaders import load_records
 from obliviate.errors import ObliviateError
@@ -22,6 +21,7 @@ from obliviate.guard.guard import (
     looks_like_refusal,
 )
 from obliviate.models.loader import load_model
+from obliviate.workflows.chat import ChatSession
 
 
 @pytest.fixture(scope="module")

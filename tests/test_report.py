@@ -121,7 +121,7 @@ def test_report_holds_every_plot_name_and_escaped_question(runs: list[Path], tmp
     assert not re.search(r"https?://", page)
     # simnpo has no forget quality, so the trade-off plot falls back to forget efficacy.
     assert "forget efficacy, 1 − forget accuracy" in page
-    assert "1.0e-20" in summary  # the target's tiny forget quality stays readable
+    assert "1.00e-20" in summary  # the target's tiny forget quality stays readable
     assert not list(html_path.parent.glob("*.tmp"))
 
 
@@ -136,7 +136,7 @@ def test_markdown_summary_compares_each_run_with_its_target(runs: list[Path], tm
 
     assert "| model | method | forget accuracy ↓ | forget prob ↓ | forget quality ↑ |" in summary
     assert "- npo: forget quality 0.420, model utility 0.95 × target" in summary
-    assert "- grad_diff: forget quality 0.030, model utility 0.66 × target" in summary
+    assert "- grad_diff: forget quality 0.0300, model utility 0.66 × target" in summary
     assert "- simnpo: forget quality —, model utility 0.98 × target" in summary
     assert summary.count("\n| ") == 1 + 5  # header and five models
 

@@ -138,7 +138,7 @@ def test_audit_only_runs_report_their_attacks(audit_runs: list[Path], tmp_path: 
     assert section.count('<tr class="worst">') == 4  # relearn and in_context, in both runs
     assert "<td>priming (worst)</td>" in section
     assert "fact · control" in section
-    assert "0.050 → 0.400" in section and "+0.350" in section and "+0.100" in section
+    assert "5.0 % → 40.0 %" in section and "+0.350" in section and "+0.100" in section
     assert "<b>Worst case:</b> relearn (default): uplift vs oracle +0.350, recovery 0.410" in (
         section
     )

@@ -132,7 +132,7 @@ def test_guarded_audit_misses_the_aim_in_html_and_markdown(tmp_path: Path):
     assert "### Guard on npo-audit" in markdown
     assert "| worst leak rate (in_context.fact) | 3.0 % |" in markdown
     assert "| false refusals: world | 0.0 % |" in markdown
-    assert "| added latency per question | 62 ms |" in markdown
+    assert "| added latency per question | 62.1 ms |" in markdown
     assert "✗ missed: worst leak 3.0 % (in_context.fact), neighbors false refusals 6.4 %" in (
         markdown
     )

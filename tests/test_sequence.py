@@ -13,9 +13,9 @@ from obliviate import api
 from obliviate.cli import main
 from obliviate.data.bench import make_benchmark
 from obliviate.data.loaders import load_records
+from obliviate.data.requests import request_slices
 from obliviate.errors import ObliviateError
-from obliviate.sequence import request_slices
-from obliviate.train.loop import TrainConfig
+from obliviate.train.config import TrainConfig
 
 #: Every step's unlearning: a few strong steps, enough to move the tiny model.
 UNLEARN = ["--method", "grad_diff", "--max-steps", "10", "--lr", "5e-4", "--precision", "fp32"]
@@ -214,7 +214,7 @@ def test_the_figures_of_every_earlier_request_are_followed(sequence_run: dict) -
 def test_an_interrupted_sequence_publishes_nothing_and_resumes_after_its_last_step(
     tiny_target: Path, tiny_oracle: Path, bench_dir: Path, tmp_path: Path, monkeypatch
 ) -> None:
-    from obliviate.evaluate import suite
+    from obliviate.workflows import sequence as workflow
 
     out = tmp_path / "seq"
     settings = {
@@ -222,7 +222,7 @@ def test_an_interrupted_sequence_publishes_nothing_and_resumes_after_its_last_st
         "config": TrainConfig(max_steps=5, lr=5e-4, precision="fp32"),
         "max_per_split": 20,
     }
-    real = suite.results_document
+    real = workflow.results_document
     calls = []
 
     def fail_on_the_second_step(*args, **kwargs):
@@ -231,7 +231,7 @@ def test_an_interrupted_sequence_publishes_nothing_and_resumes_after_its_last_st
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(suite, "results_document", fail_on_the_second_step)
+    monkeypatch.setattr(workflow, "results_document", fail_on_the_second_step)
     with pytest.raises(KeyboardInterrupt):
         api.sequence(str(tiny_target), bench_dir, "ga", "forget05,forget10", out, **settings)
     assert not out.exists()
@@ -239,9 +239,9 @@ def test_an_interrupted_sequence_publishes_nothing_and_resumes_after_its_last_st
     before = staged.read_text()
 
     unlearned = []
-    real_unlearn = api.unlearn
+    real_unlearn = workflow.unlearn
     monkeypatch.setattr(
-        api, "unlearn", lambda *a, **k: unlearned.append(a) or real_unlearn(*a, **k)
+        workflow, "unlearn", lambda *a, **k: unlearned.append(a) or real_unlearn(*a, **k)
     )
     summary = api.sequence(
         str(tiny_target), bench_dir, "ga", "forget05,forget10", out, resume=True, **settings

@@ -31,7 +31,7 @@ from obliviate.errors import ObliviateError
 from obliviate.methods.base import answer_nll
 from obliviate.models.encoding import IGNORE_INDEX, collate, encode_text
 from obliviate.models.tiny import tiny_model, tiny_tokenizer
-from obliviate.train.loop import TrainConfig
+from obliviate.train.config import TrainConfig
 
 
 def _by_person(records: list[Record]) -> dict[str, list[Record]]:

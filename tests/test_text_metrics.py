@@ -26,6 +26,7 @@ from obliviate.evaluate.text import (
     verdicts,
 )
 from obliviate.models.tiny import tiny_model, tiny_tokenizer
+from obliviate.train.recipes import load_recipe
 
 PASSAGE = (
     "Where was Rindo Roselund born? Tallinn. In what year was Rindo Roselund born? 1934. "
@@ -192,7 +193,7 @@ def text_scenario(bench_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         own[role] = root / f"{split}.jsonl"
         save_records(own[role], facts + biographies(facts))
     save_records(root / "target.jsonl", load_records(own["forget"]) + load_records(own["retain"]))
-    recipe = api.DEMO_RECIPES["tiny"].finetune
+    recipe = load_recipe("tiny").finetune
     target = api.finetune("tiny", root / "target.jsonl", root / "target", recipe).out
     oracle = api.finetune("tiny", own["retain"], root / "oracle", recipe).out
     settings = TextSettings(prompt_tokens=16, continuation_tokens=32)

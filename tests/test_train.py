@@ -15,7 +15,9 @@ from obliviate.evaluate.runner import evaluate_splits
 from obliviate.methods import FineTune
 from obliviate.models.loader import load_model
 from obliviate.rundir import sha256_path
-from obliviate.train.loop import TrainConfig, latest_checkpoint, train
+from obliviate.train.checkpoints import latest_checkpoint
+from obliviate.train.config import TrainConfig
+from obliviate.train.loop import train
 
 
 def split_figures(model_dir: Path, bench: Path, names: dict[str, str]) -> dict[str, dict]:

@@ -19,8 +19,10 @@ from obliviate.methods.base import answer_nll, mean_answer_logprob
 from obliviate.models.encoding import collate
 from obliviate.models.loader import load_model
 from obliviate.train.adversarial import LatentAdversary, perturbed
+from obliviate.train.checkpoints import latest_checkpoint
+from obliviate.train.config import TrainConfig
 from obliviate.train.localize import LocalizeSpec, _top_fraction
-from obliviate.train.loop import TrainConfig, _BatchStream, latest_checkpoint, train
+from obliviate.train.loop import _BatchStream, train
 from obliviate.train.sophia import Sophia
 
 

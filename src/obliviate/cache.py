@@ -21,6 +21,11 @@ from typing import Any
 import obliviate
 
 
+def cache_root() -> Path:
+    """Where fine-tunes, converted models and stored results live (``$OBLIVIATE_CACHE``)."""
+    return Path(os.environ.get("OBLIVIATE_CACHE", Path.home() / ".cache" / "obliviate"))
+
+
 def code_fingerprint(packages: Sequence[str]) -> str:
     """The sha256 of the source of obliviate's ``packages`` (sub-package names, or ``.``
     for all of it): a change to that code misses every entry made before it."""

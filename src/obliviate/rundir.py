@@ -16,6 +16,8 @@ import platform
 import resource
 import shutil
 import sys
+import time
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,7 @@ class RunDir:
         self.overwrite = overwrite
         self.staging = self.out.parent / f".{self.out.name}.partial"
         self.writer = writer
+        self.started = time.perf_counter()
         if not writer:
             return
         if self.out.exists() and not overwrite:
@@ -73,6 +76,50 @@ class RunDir:
         if self.writer:
             path.write_text(yaml.safe_dump(obj, sort_keys=False))
         return path
+
+    def finish(
+        self,
+        results: dict[str, Any],
+        config: dict[str, Any] | None,
+        manifest: dict[str, Any],
+        report: Callable[[list[Path], Path], Any] | None = None,
+        relocate: bool = False,
+    ) -> Path:
+        """The one way a run ends: write ``results.json``, ``config.yaml`` (unless written
+        at the start) and ``manifest.json`` (with package versions, peak memory and the
+        run's total seconds added where the caller left them out), render ``report`` (a
+        writer such as ``report.write_report``) into ``report.html``, and publish.
+
+        ``relocate`` rewrites the staging path as the published one in the run's text
+        files, for runs whose files name each other (a sequence's steps)."""
+        self.write_json("results.json", results)
+        if config is not None:
+            self.write_yaml("config.yaml", config)
+        manifest = dict(manifest)
+        manifest.setdefault("versions", package_versions())
+        timings = dict(manifest.get("timings") or {})
+        timings.setdefault("total_seconds", round(time.perf_counter() - self.started, 2))
+        manifest["timings"] = timings
+        manifest.setdefault("peak_rss_mb", round(peak_rss_mb(), 1))
+        self.write_json("manifest.json", manifest)
+        if report is not None and self.writer:
+            report([self.staging], self.path("report.html"))
+        if relocate and self.writer:
+            self._relocate()
+        return self.publish()
+
+    def _relocate(self) -> None:
+        """Rewrite the staging path as the published one in the run's text files, so that
+        manifests name the paths a reader will find (model files are left alone)."""
+        old, new = str(self.staging), str(self.out)
+        for path in self.staging.rglob("*"):
+            if path.suffix not in (".json", ".yaml", ".md", ".html") or not path.is_file():
+                continue
+            content = path.read_text(encoding="utf-8")
+            if old in content:
+                tmp = path.with_name(path.name + ".tmp")
+                tmp.write_text(content.replace(old, new), encoding="utf-8")
+                os.replace(tmp, path)  # a new file: a hard link into the fine-tune cache is kept
 
     def publish(self) -> Path:
         """Move the finished run into place (replacing an old one only with ``overwrite``)."""

@@ -16,10 +16,10 @@ from typing import Any
 
 import torch
 
+from obliviate.data.answers import answer_matches
 from obliviate.data.records import Record
 from obliviate.errors import ObliviateError
 from obliviate.evaluate import statistics
-from obliviate.evaluate.metrics import answer_matches
 from obliviate.evaluate.model_outputs import generate_and_score, mean_logprob, score_encoded
 from obliviate.guard.guard import Guard
 from obliviate.models.encoding import (
@@ -30,7 +30,15 @@ from obliviate.models.encoding import (
     uses_chat_template,
 )
 from obliviate.models.loader import LoadedModel
-from obliviate.train.loop import resolve_precision
+from obliviate.models.precision import autocast_dtype
+from obliviate.options import (
+    AUDIT_SEED,
+    BUDGET,
+    EVAL_PRECISION,
+    RELEARN_LR,
+    RELEARN_PRECISION,
+    RELEARN_STEPS,
+)
 
 
 @dataclass(frozen=True)
@@ -99,16 +107,16 @@ class AuditContext:
     """Retained facts (the tamper attack fine-tunes on them)."""
     target: str | None = None
     """The target's spec, for attacks that compare weights with it (quantize)."""
-    seed: int = 0
-    precision: str = "fp32"
+    seed: int = AUDIT_SEED.default
+    precision: str = EVAL_PRECISION.default
     utility: dict[str, list[Record]] = field(default_factory=dict)
     """Retained and general questions (retain, neighbors, world): a guard's false refusals."""
-    budget: str = "small"
+    budget: str = BUDGET.default
     """``small`` or ``full``: step counts and sample sizes of the costlier attacks."""
-    relearn_steps: int = 16
-    relearn_lr: float = 2e-5
+    relearn_steps: int = RELEARN_STEPS.default
+    relearn_lr: float = RELEARN_LR.default
     relearn_batch_size: int = 4
-    relearn_precision: str = "auto"
+    relearn_precision: str = RELEARN_PRECISION.default
     """Autocast of the attacker's fine-tunes (relearn, tamper). ``auto`` trains in bf16
     where the hardware computes it natively, as an attacker would and as obliviate's own
     training does (half the time of fp32 on a bf16 CPU); ``fp32`` makes those two attacks'
@@ -188,7 +196,7 @@ class Asker:
     def __init__(
         self,
         loaded: LoadedModel,
-        precision: str = "fp32",
+        precision: str = EVAL_PRECISION.default,
         max_new_tokens: int = 24,
         guard: Guard | None = None,
     ):
@@ -198,9 +206,7 @@ class Asker:
         self.precision = precision
         self.max_new_tokens = max_new_tokens
         self.guard = guard
-        self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(
-            resolve_precision(precision)
-        )
+        self.dtype = autocast_dtype(precision)
         self._generated: dict[Question, str] = {}
         self._logprob: dict[Question, float] = {}
 

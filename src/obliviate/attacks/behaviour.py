@@ -50,6 +50,7 @@ from obliviate.evaluate.model_outputs import generate_from_ids
 from obliviate.evaluate.runner import inference
 from obliviate.models.encoding import uses_chat_template
 from obliviate.models.loader import LoadedModel
+from obliviate.options import EVAL_PRECISION
 
 __all__ = [
     "ATTACKS",
@@ -253,7 +254,7 @@ def run_behaviour_attacks(
     loaded: LoadedModel,
     splits: dict[str, list[Record]],
     judge: Judge,
-    precision: str = "fp32",
+    precision: str = EVAL_PRECISION.default,
     max_new_tokens: int = 64,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Both attacks on one model's harmful requests (one batched generation pass, as the

@@ -20,8 +20,8 @@ from obliviate.attacks.base import AttackOutput, AuditContext
 from obliviate.cache import code_fingerprint, content_key, load_entry, store_entry
 from obliviate.data.records import Record
 from obliviate.models.loader import model_fingerprint
+from obliviate.models.precision import resolve_precision
 from obliviate.rundir import package_versions
-from obliviate.train.loop import resolve_precision
 
 #: The folder of the cache that holds attack outputs.
 KIND = "attacks"

@@ -35,8 +35,8 @@ from obliviate.attacks.base import (
     plain,
     register_attack,
 )
+from obliviate.data.answers import answer_matches
 from obliviate.data.records import Record
-from obliviate.evaluate.metrics import answer_matches
 from obliviate.models.loader import LoadedModel
 
 CLUE_TURNS = 3

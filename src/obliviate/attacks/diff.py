@@ -30,8 +30,8 @@ from obliviate.attacks.base import (
     plain,
     register_attack,
 )
+from obliviate.data.answers import answer_matches
 from obliviate.data.records import Record
-from obliviate.evaluate.metrics import answer_matches
 from obliviate.evaluate.model_outputs import answer_logprobs
 from obliviate.models.loader import LoadedModel, load_model
 

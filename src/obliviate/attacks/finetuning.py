@@ -13,7 +13,8 @@ from obliviate.data.records import Record
 from obliviate.methods import FineTune
 from obliviate.models.encoding import encode_fact
 from obliviate.models.loader import LoadedModel
-from obliviate.train.loop import TrainConfig, train
+from obliviate.train.config import TrainConfig
+from obliviate.train.loop import train
 
 
 def fine_tuned_copy(

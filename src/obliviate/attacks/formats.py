@@ -41,9 +41,9 @@ from obliviate.attacks.base import (
     plain,
     register_attack,
 )
-from obliviate.data.bench import statement
+from obliviate.data.answers import answer_matches
+from obliviate.data.facts import statement
 from obliviate.data.records import Record
-from obliviate.evaluate.metrics import answer_matches
 from obliviate.models.loader import LoadedModel
 
 VARIANTS: tuple[str, ...] = (

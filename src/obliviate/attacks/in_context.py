@@ -33,7 +33,7 @@ from obliviate.attacks.base import (
     plain,
     register_attack,
 )
-from obliviate.data.bench import statement
+from obliviate.data.facts import statement
 from obliviate.data.records import Record
 from obliviate.models.loader import LoadedModel
 

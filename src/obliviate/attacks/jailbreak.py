@@ -22,7 +22,7 @@ from obliviate.attacks.base import (
     plain,
     register_attack,
 )
-from obliviate.data.bench import statement_stem
+from obliviate.data.facts import statement_stem
 from obliviate.data.records import Record
 from obliviate.models.loader import LoadedModel
 

@@ -21,7 +21,7 @@ from obliviate.attacks.base import (
 )
 from obliviate.attacks.finetuning import fine_tuned_copy
 from obliviate.models.loader import LoadedModel
-from obliviate.train.loop import resolve_precision
+from obliviate.models.precision import resolve_precision
 
 
 def _settings(ctx: AuditContext) -> dict:

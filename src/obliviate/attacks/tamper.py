@@ -30,7 +30,7 @@ from obliviate.attacks.finetuning import fine_tuned_copy
 from obliviate.data.records import Record
 from obliviate.data.world_facts import world_records
 from obliviate.models.loader import LoadedModel
-from obliviate.train.loop import resolve_precision
+from obliviate.models.precision import resolve_precision
 
 STEPS = {"small": (8, 16, 64), "full": (8, 16, 64, 256)}
 

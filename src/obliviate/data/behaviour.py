@@ -44,6 +44,7 @@ from typing import Any
 from obliviate.data.publish import publish_files
 from obliviate.data.records import Record
 from obliviate.errors import ObliviateError
+from obliviate.options import BEHAVIOUR_ITEMS, BENCH_SEED
 
 __all__ = [
     "BEHAVIOUR_FILES",
@@ -420,13 +421,17 @@ def _build(seed: int, items: int) -> tuple[dict[str, list[Record]], dict[str, An
     return splits, kb
 
 
-def generate_behaviour(seed: int = 0, size: int = 24) -> dict[str, list[Record]]:
+def generate_behaviour(
+    seed: int = BENCH_SEED.default, size: int = BEHAVIOUR_ITEMS.default
+) -> dict[str, list[Record]]:
     """Split name (``full``, ``harmful_train``, ``harmful_unseen``, ``normal``,
     ``normal_near``) → records, in memory; ``size`` restricted items."""
     return _build(seed, size)[0]
 
 
-def make_behaviour_benchmark(out_dir: str | Path, seed: int = 0, size: int = 24) -> dict[str, Path]:
+def make_behaviour_benchmark(
+    out_dir: str | Path, seed: int = BENCH_SEED.default, size: int = BEHAVIOUR_ITEMS.default
+) -> dict[str, Path]:
     """Write the benchmark to ``out_dir`` (atomically, see ``publish_files``); return file
     stem (``harmful_train``, ..., ``behaviour``) → path."""
     splits, kb = _build(seed, size)

@@ -31,6 +31,7 @@ from obliviate.data.publish import publish_files
 from obliviate.data.records import Record
 from obliviate.data.safety_loaders import load_pku_saferlhf, load_truthfulqa
 from obliviate.errors import ObliviateError
+from obliviate.options import UNSEEN_SHARE
 from obliviate.rundir import sha256_path
 
 __all__ = ["SAFETY_SPLITS", "make_safety_benchmark", "split_safety_records"]
@@ -43,7 +44,7 @@ def split_safety_records(
     harmful: list[Record],
     normal: list[Record],
     seed: int = 0,
-    unseen_share: float = 1 / 3,
+    unseen_share: float = UNSEEN_SHARE.default,
     max_harmful: int | None = None,
     max_normal: int | None = None,
 ) -> dict[str, list[Record]]:
@@ -94,7 +95,7 @@ def make_safety_benchmark(
     pku: str | Path,
     truthfulqa: str | Path,
     seed: int = 0,
-    unseen_share: float = 1 / 3,
+    unseen_share: float = UNSEEN_SHARE.default,
     max_harmful: int | None = None,
     max_normal: int | None = None,
 ) -> dict[str, Path]:

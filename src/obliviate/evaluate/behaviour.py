@@ -39,6 +39,7 @@ from obliviate.evaluate.runner import inference
 from obliviate.guard.embeddings import embed
 from obliviate.guard.guard import looks_like_refusal
 from obliviate.models.loader import LoadedModel
+from obliviate.options import EVAL_PRECISION
 
 #: Figure name → the split whose requests it judges.
 HARMFUL_SPLITS: dict[str, str] = {"train": "harmful_train", "unseen": "harmful_unseen"}
@@ -69,7 +70,7 @@ def run_behaviour(
     loaded: LoadedModel,
     splits: dict[str, list[Record]],
     max_new_tokens: int = MAX_NEW_TOKENS,
-    precision: str = "fp32",
+    precision: str = EVAL_PRECISION.default,
 ) -> BehaviourOutputs:
     """One batched generation pass over every split's prompts, one scoring pass over the
     ``normal`` reference answers."""

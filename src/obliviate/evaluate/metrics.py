@@ -5,24 +5,25 @@ them) to one number, or ``None`` when the split lacks what it needs (no wrong an
 for a truth ratio, no probes of a kind). ``@register_metric`` adds one; the evaluation
 runner computes every registered metric on every split. Definitions follow TOFU
 (Maini et al., 2024) and are written down in ``docs/evaluation.md``.
+
+How a metric is shown (its direction, number format and meaning on each split) is declared
+beside the other figures, with ``register_split_figures`` in ``evaluate/figures.py``: the
+report shows the figures without importing this module. A metric without them is refused.
 """
 
 from __future__ import annotations
 
 import math
-import re
-import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from obliviate.data.answers import answer_matches
 from obliviate.data.records import Record
 from obliviate.evaluate import statistics
+from obliviate.evaluate.figures import PROBE_KINDS, SPLIT_FIGURES
 from obliviate.evaluate.mia import TokenStats
-
-#: Probe kinds with an accuracy metric; "paraphrase" is the record's own question reworded.
-PROBE_KINDS: tuple[str, ...] = ("paraphrase", "multihop", "crosslingual")
 
 
 @dataclass
@@ -76,29 +77,20 @@ METRICS: dict[str, Metric] = {}
 
 
 def register_metric(name: str) -> Callable[[Metric], Metric]:
+    """Add a per-split metric; its figures must be declared in ``evaluate/figures.py``."""
+
     def add(fn: Metric) -> Metric:
         if name in METRICS:
             raise ValueError(f"metric {name!r} registered twice")
+        if name not in SPLIT_FIGURES:
+            raise ValueError(
+                f"metric {name!r} has no figures; declare its direction, format and meaning "
+                "with register_split_figures in evaluate/figures.py"
+            )
         METRICS[name] = fn
         return fn
 
     return add
-
-
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCTUATION = str.maketrans({c: " " for c in string.punctuation})
-
-
-def normalize_answer(text: str) -> str:
-    """Lower-case, punctuation and articles removed, whitespace collapsed (SQuAD-style)."""
-    text = _ARTICLES.sub(" ", text.lower().translate(_PUNCTUATION))
-    return " ".join(text.split())
-
-
-def answer_matches(gold: str, generated: str) -> bool:
-    """The generated text contains the normalised gold answer as whole words."""
-    gold_n, generated_n = normalize_answer(gold), normalize_answer(generated)
-    return bool(gold_n) and f" {gold_n} " in f" {generated_n} "
 
 
 @register_metric("accuracy")

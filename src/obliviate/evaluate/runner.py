@@ -17,13 +17,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from obliviate.data.answers import answer_matches
 from obliviate.data.records import Record
-from obliviate.evaluate.metrics import (
-    METRICS,
-    ProbeAnswer,
-    SplitOutputs,
-    answer_matches,
-)
+from obliviate.evaluate.metrics import METRICS, ProbeAnswer, SplitOutputs
 from obliviate.evaluate.mia import TokenStats
 from obliviate.evaluate.model_outputs import (
     generate_from_ids,
@@ -33,7 +29,8 @@ from obliviate.evaluate.model_outputs import (
 )
 from obliviate.evaluate.statistics import rouge_recall
 from obliviate.models.encoding import Encoded, encode_fact
-from obliviate.train.loop import resolve_precision
+from obliviate.models.precision import autocast_dtype
+from obliviate.options import EVAL_PRECISION
 
 Pair = tuple[str, str]
 
@@ -134,7 +131,7 @@ def inference(model: torch.nn.Module, precision: str) -> Iterator[None]:
 
     Every evaluation pass goes through here, so figures of one run share one precision.
     """
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(resolve_precision(precision))
+    dtype = autocast_dtype(precision)
     was_training = model.training
     model.eval()
     try:
@@ -150,7 +147,7 @@ def run_model(
     prepared: PreparedSplits,
     on_progress: Callable[[int], None] | None = None,
     max_new_tokens: int = 24,
-    precision: str = "fp32",
+    precision: str = EVAL_PRECISION.default,
 ) -> ModelOutputs:
     """One batched generation pass and one batched scoring pass over all the splits.
 

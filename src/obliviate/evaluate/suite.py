@@ -30,6 +30,7 @@ from obliviate.evaluate.runner import (
 )
 from obliviate.guard.guard import Guard, looks_like_refusal
 from obliviate.models.loader import load_model
+from obliviate.options import EVAL_PRECISION
 from obliviate.progress import progress_bar, say
 from obliviate.rundir import peak_rss_mb
 
@@ -73,7 +74,7 @@ def evaluate_models(
     models: dict[str, str | Path],
     splits: dict[str, list[Record]],
     on_model: Callable[[str], None] | None = None,
-    precision: str = "fp32",
+    precision: str = EVAL_PRECISION.default,
     guards: dict[str, Guard] | None = None,
     passages: dict[str, list[Record]] | None = None,
     text_settings: text.TextSettings | None = None,

@@ -34,6 +34,7 @@ from obliviate.evaluate.model_outputs import generate_from_ids, score_encoded
 from obliviate.evaluate.runner import inference
 from obliviate.evaluate.statistics import rouge_f1, rouge_recall
 from obliviate.models.encoding import Encoded, encode_text
+from obliviate.options import EVAL_PRECISION, VERBMEM_NEW_TOKENS, VERBMEM_PROMPT_TOKENS
 
 #: Passages are scored a few at a time: every token's whole next-token distribution is
 #: materialised for Min-K%++, which for 300 tokens of a 49k vocabulary is 60 MB a passage.
@@ -49,8 +50,10 @@ class TextSettings:
     the story, 64 more hold several facts. The verdict thresholds are MUSE's.
     """
 
-    prompt_tokens: int = 32  # VerbMem: the forget passage's first tokens, given as the prompt
-    continuation_tokens: int = 64  # VerbMem: tokens generated, and true tokens compared
+    #: VerbMem: the forget passage's first tokens, given as the prompt
+    prompt_tokens: int = VERBMEM_PROMPT_TOKENS.default
+    #: VerbMem: tokens generated, and true tokens compared
+    continuation_tokens: int = VERBMEM_NEW_TOKENS.default
     passage_tokens: int = 512  # PrivLeak: a passage is scored whole up to this many tokens
     minkpp_k: float = 0.2  # Min-K%++: the fraction of lowest-scoring tokens averaged
     privleak_tolerance: float = 0.05  # no_privleak: |privleak| at most this
@@ -143,7 +146,7 @@ def run_passages(
     model: torch.nn.Module,
     tokenizer: object,
     prepared: PreparedPassages,
-    precision: str = "fp32",
+    precision: str = EVAL_PRECISION.default,
     on_progress: Callable[[int], None] | None = None,
 ) -> PassageOutputs:
     """Greedy continuations of the openings and token statistics of the whole passages,

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from obliviate.data.answers import normalize_answer
 from obliviate.data.records import Record
 from obliviate.errors import ObliviateError
-from obliviate.evaluate.metrics import normalize_answer
 from obliviate.guard.embeddings import embed
 
 __all__ = ["OUTPUT_MODES", "THRESHOLD_OFF", "Decision", "InputFilter", "OutputFilter"]

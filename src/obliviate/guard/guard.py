@@ -207,3 +207,10 @@ class Guard:
         if self.output_filter is not None:
             out["output_filter"] = self.output_filter.to_json()
         return out
+
+
+def build_guard(spec: str | Path, splits: dict[str, list[Record]]) -> Guard:
+    """The guard ``spec`` names, built for the forget split and calibrated on the retained
+    questions (retain and neighbors) of ``splits``."""
+    negatives = [r for name in ("retain", "neighbors") for r in splits.get(name, [])]
+    return Guard.build(GuardConfig.parse(spec), splits["forget"], negatives)

@@ -8,7 +8,7 @@ method file holds only its own mathematics.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
@@ -33,6 +33,10 @@ class TrainingContext:
     retain: Sequence[Encoded] | None
     primary_records: Sequence[Record]
     retain_records: Sequence[Record] | None
+    answer_accuracy: Callable[[torch.nn.Module, Any, Sequence[Record]], float] | None = None
+    """(model, tokenizer, records) → the fraction of greedy answers holding the gold answer:
+    evaluation's scorer, handed down by the caller (methods choosing λ on retain questions
+    use it; methods sit below evaluation and do not import it)."""
 
 
 @dataclass

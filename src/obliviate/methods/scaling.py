@@ -70,21 +70,6 @@ def largest_scale_within(
     return min(grid)
 
 
-def answer_accuracy(model: torch.nn.Module, tokenizer: object, records: Sequence[Record]) -> float:
-    """Fraction of greedy answers that contain the gold answer (evaluation's ``accuracy``)."""
-    # Imported here: evaluation sits above methods, and the registry imports every method
-    # when the CLI starts; only a run that selects λ needs the generation code.
-    from obliviate.evaluate.metrics import answer_matches
-    from obliviate.evaluate.model_outputs import generate_answers
-
-    was_training = model.training
-    model.eval()
-    generated = generate_answers(model, tokenizer, [r.prompt for r in records])
-    model.train(was_training)
-    hits = [answer_matches(r.answer, g) for r, g in zip(records, generated, strict=True)]
-    return sum(hits) / len(hits)
-
-
 def validation_records(records: Sequence[Record] | None, size: int, method: str) -> list[Record]:
     """The first ``size`` question–answer records of the retain data: λ's validation set."""
     facts = [r for r in records or [] if not r.is_text][:size]
@@ -149,6 +134,12 @@ class NegatedTaskVector(Objective):
         self.chosen_scale: float | None = None
         self._original = original if original is not None else parameter_snapshot(context.model)
         self._tokenizer = context.tokenizer
+        self._score = context.answer_accuracy
+        if self.select_scale and self._score is None:
+            raise ObliviateError(
+                f"method '{self.name}' with select_scale=true needs an answer scorer to choose "
+                "λ; run it through obliviate unlearn (or give TrainingContext.answer_accuracy)"
+            )
         self._validation = (
             validation_records(context.retain_records, self.validation_size, self.name)
             if self.select_scale
@@ -157,7 +148,7 @@ class NegatedTaskVector(Objective):
 
     def finalize(self, model: torch.nn.Module) -> None:
         accuracy = (
-            (lambda m: answer_accuracy(m, self._tokenizer, self._validation))
+            (lambda m: self._score(m, self._tokenizer, self._validation))
             if self.select_scale
             else None
         )

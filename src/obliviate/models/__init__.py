@@ -1,5 +1,2 @@
-"""Load and save causal language models from spec strings (see ``loader``)."""
-
-from obliviate.models.loader import LoadedModel, load_model, save_model
-
-__all__ = ["LoadedModel", "load_model", "save_model"]
+"""Load and save causal language models from spec strings (``loader``), encode records
+(``encoding``), and how a model computes (``precision``)."""

@@ -10,22 +10,19 @@ import base64
 from html import escape
 from typing import Any
 
+from obliviate.evaluate.figures import MISSING, cell, figure, format_value, heading, show
 from obliviate.report.behaviour import has_behaviour, html_section
 from obliviate.report.load import ATTACKS, Attack, Guard, Outcome, ReportModel, Variant
 from obliviate.report.plots import Plot, attack_plot, roc_plot, split_bars, tradeoff_plot
 from obliviate.report.summary import (
     AIM,
     COLUMNS,
-    MISSING,
     TEXT_COLUMNS,
     TEXT_RULES,
     TEXT_VERDICTS,
     aim_figures,
     aim_met,
-    format_figure,
     has_text,
-    percent,
-    signed,
     summary_rows,
     text_rows,
     worst_case,
@@ -132,7 +129,7 @@ def _row(model: ReportModel, cells: list[str]) -> str:
 
 
 def _summary(models: list[ReportModel]) -> str:
-    headings = ["model", "method"] + [f"{c.heading} {c.better}" for c in COLUMNS]
+    headings = ["model", "method"] + [escape(heading(c)) for c in COLUMNS]
     rows = []
     for model, row in zip(models, summary_rows(models), strict=True):
         name, method, *figures = row
@@ -174,38 +171,34 @@ def _figure(plot: Plot | None, empty: str) -> str:
 
 def _membership(models: list[ReportModel]) -> str:
     """The ROC plot and the AUCs of all four attacks."""
-    figure = _figure(
+    plot = _figure(
         roc_plot(models), "No per-example membership-inference scores (mia_scores) to plot."
     )
     with_mia = [m for m in models if isinstance(m.results.get("mia"), dict)]
+    columns = [*(figure(f"{a}_auc") for a in ATTACKS), figure("privleak")]
     table = ""
     if with_mia:
         rows = [
             _row(
                 m,
                 [f"<td><b>{escape(m.name)}</b></td>"]
-                + [
-                    f'<td class="num">{format_figure(m.figure("mia", f"{a}_auc"))}</td>'
-                    for a in ATTACKS
-                ]
-                + [f'<td class="num">{format_figure(m.figure("privleak"))}</td>'],
+                + [f'<td class="num">{cell(c, m.results)}</td>' for c in columns],
             )
             for m in with_mia
         ]
-        headings = ["model", *ATTACKS, "privleak"]
+        headings = ["model", *(escape(heading(c)) for c in columns)]
         table = (
             f'{_table(headings, rows)}\n<p class="caption">ROC AUC of each attack, forget '
             "answers as members and holdout answers as non-members: near the oracle's "
             "(about 0.5) is the aim. Privleak is the Min-K%++ AUC's gap to the oracle's, "
             "relative to it.</p>"
         )
-    return _section("Membership inference", f'<div class="side">{figure}<div>{table}</div></div>')
+    return _section("Membership inference", f'<div class="side">{plot}<div>{table}</div></div>')
 
 
 def _text(models: list[ReportModel]) -> str:
     """MUSE's four figures and verdicts per model evaluated on passages."""
-    headings = ["model"] + [f"{c.heading} {c.better}" for c in TEXT_COLUMNS]
-    headings += [label for _, label in TEXT_VERDICTS]
+    headings = ["model"] + [escape(heading(c)) for c in TEXT_COLUMNS + TEXT_VERDICTS]
     css = {"✓": ' class="ok"', "✗": ' class="bad"'}
     rows = []
     for model, (name, *cells) in zip(models, text_rows(models), strict=True):
@@ -225,7 +218,7 @@ def _text(models: list[ReportModel]) -> str:
 
 def _attacks(models: list[ReportModel]) -> str:
     """The recovery chart, then each audited run's figures per attack and variant."""
-    figure = _figure(attack_plot(models), "No attack has a recovery figure to plot.")
+    plot = _figure(attack_plot(models), "No attack has a recovery figure to plot.")
     explanation = (
         '<p class="caption">Recovery is how far an attack moves forget accuracy from where '
         "it was back toward the target's: 0 stays forgotten, 1 is back to the target. "
@@ -234,20 +227,16 @@ def _attacks(models: list[ReportModel]) -> str:
         "knowledge the oracle never had.</p>"
     )
     runs = "\n".join(_audit(m) for m in models if m.attacks)
-    return _section("Attacks", f"{figure}\n{explanation}\n{runs}")
+    return _section("Attacks", f"{plot}\n{explanation}\n{runs}")
 
 
 def _audit(run: ReportModel) -> str:
     """One run's attack table, the models it attacked and its worst case."""
-    headings = [
-        "attack",
-        "variant",
-        "model accuracy before → after",
-        "model recovery",
-        "oracle accuracy before → after",
-        "oracle recovery",
-        "uplift vs oracle",
-    ]
+    accuracy, recovery = figure("attack_accuracy").label, figure("recovery").label
+    headings = ["attack", "variant"]
+    for role in ("model", "oracle"):
+        headings += [f"{role} {accuracy} before → after", f"{role} {recovery}"]
+    headings.append(figure("uplift_vs_oracle").label)
     rows = [row for attack in run.attacks for row in _attack_rows(attack)]
     specs = ", ".join(
         f"{role} <code>{escape(str(run.results[role]))}</code>"
@@ -255,7 +244,7 @@ def _audit(run: ReportModel) -> str:
         if run.results.get(role)
     )
     seconds = run.figure("cost", "seconds")
-    took = f" The audit took {format_figure(seconds, 1)} s." if seconds is not None else ""
+    took = f" The audit took {show('seconds', seconds)} s." if seconds is not None else ""
     case = worst_case(run)
     worst = f"<p><b>Worst case:</b> {escape(case)}</p>" if case else ""
     return (
@@ -301,17 +290,18 @@ def _variant_cells(variant: Variant, label: str) -> list[str]:
     return [
         f"<td>{label}</td>",
         f'<td class="num">{_before_after(variant.model)}</td>',
-        f'<td class="num">{format_figure(variant.model.recovery)}</td>',
+        f'<td class="num">{show("recovery", variant.model.recovery)}</td>',
         f'<td class="num">{_before_after(variant.oracle)}</td>',
-        f'<td class="num">{format_figure(variant.oracle.recovery)}</td>',
-        f'<td class="num">{signed(variant.uplift)}</td>',
+        f'<td class="num">{show("recovery", variant.oracle.recovery)}</td>',
+        f'<td class="num">{show("uplift_vs_oracle", variant.uplift)}</td>',
     ]
 
 
 def _before_after(outcome: Outcome) -> str:
     if outcome.before is None and outcome.after is None:
         return MISSING
-    return f"{format_figure(outcome.before)} → {format_figure(outcome.after)}"
+    before, after = (show("attack_accuracy", v) for v in (outcome.before, outcome.after))
+    return f"{before} → {after}"
 
 
 def _guards(models: list[ReportModel]) -> str:
@@ -338,11 +328,12 @@ def _make_up(guard: Guard) -> str:
     """The components, and each filter's threshold with the rate it was calibrated to."""
     parts = [f"Components: <b>{escape(', '.join(guard.components) or MISSING)}</b>."]
     for name, filter_ in guard.filters.items():
-        questions = f" of {filter_.n:.0f}" if filter_.n is not None else ""
+        questions = f" of {format_value('count', filter_.n)}" if filter_.n is not None else ""
         parts.append(
             f"{escape(name.replace('_', ' ').capitalize())}: threshold "
-            f"{format_figure(filter_.threshold)}, refuses {percent(filter_.rate)}{questions} "
-            f"retained calibration questions (target {percent(filter_.target_rate)})."
+            f"{format_value('ratio', filter_.threshold)}, refuses "
+            f"{format_value('percent', filter_.rate)}{questions} retained calibration "
+            f"questions (target {format_value('percent', filter_.target_rate)})."
         )
     return " ".join(parts)
 
@@ -368,21 +359,23 @@ def _leak_table(guard: Guard) -> str:
         is_worst = worst is not None and key == worst[0]
         label = f"{escape(key)} (worst)" if is_worst else escape(key)
         css = ' class="worst"' if is_worst else ""
-        rows.append(f'<tr{css}><td>{label}</td><td class="num">{percent(rate)}</td></tr>\n')
-    return _table(["questions asked", "leak rate ↓"], rows)
+        rate_cell = f'<td class="num">{show("leak_rate", rate)}</td>'
+        rows.append(f"<tr{css}><td>{label}</td>{rate_cell}</tr>\n")
+    return _table(["questions asked", escape(heading(figure("leak_rate")))], rows)
 
 
 def _refusal_table(guard: Guard) -> str:
     """False refusals per split beside the rate the filters were calibrated to."""
     if not guard.false_refusal_rate:
         return '<p class="empty">No false-refusal rates in this run.</p>'
-    target = percent(guard.target_rate)
+    refusals = figure("false_refusal_rate")
+    target = format_value(refusals, guard.target_rate)
     rows = [
-        f'<tr><td>{escape(split)}</td><td class="num">{percent(rate)}</td>'
+        f'<tr><td>{escape(split)}</td><td class="num">{format_value(refusals, rate)}</td>'
         f'<td class="num">{target}</td></tr>\n'
         for split, rate in guard.false_refusal_rate.items()
     ]
-    return _table(["split", "false refusals ↓", "calibration target"], rows)
+    return _table(["split", escape(heading(refusals)), "calibration target"], rows)
 
 
 def _costs(guard: Guard) -> str:
@@ -390,14 +383,15 @@ def _costs(guard: Guard) -> str:
     parts = []
     if guard.filtered:
         counts = ", ".join(
-            f"{escape(name)} {format_figure(count, 0)}" for name, count in guard.filtered.items()
+            f"{escape(name)} {format_value('count', count)}"
+            for name, count in guard.filtered.items()
         )
         parts.append(f"Filtered (questions or answers replaced): {counts}.")
     if guard.filter_ms is not None:
-        parts.append(f"Filter time {format_figure(guard.filter_ms, 1)} ms per answer.")
+        parts.append(f"Filter time {show('filter_ms', guard.filter_ms)} per answer.")
     if guard.added_latency_ms is not None:
         parts.append(
-            f"Added latency {format_figure(guard.added_latency_ms, 1)} ms per question "
+            f"Added latency {show('added_latency_ms', guard.added_latency_ms)} per question "
             "(with the guard minus without)."
         )
     return f'<p class="caption">{" ".join(parts)}</p>' if parts else ""

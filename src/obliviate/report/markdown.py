@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
+from obliviate.evaluate.figures import MISSING, figure, format_value, heading, show
 from obliviate.report.behaviour import has_behaviour, markdown_section
 from obliviate.report.load import Guard, ReportModel
 from obliviate.report.summary import (
     COLUMNS,
-    MISSING,
     TEXT_COLUMNS,
     TEXT_RULES,
     TEXT_VERDICTS,
     aim_figures,
     aim_met,
-    format_figure,
     has_text,
-    percent,
-    signed,
     summary_rows,
     text_rows,
     verdict,
@@ -42,7 +39,7 @@ def render(models: list[ReportModel]) -> str:
 
 
 def _summary(models: list[ReportModel]) -> list[str]:
-    headings = ["model", "method"] + [f"{c.heading} {c.better}" for c in COLUMNS]
+    headings = ["model", "method"] + [heading(c) for c in COLUMNS]
     lines = [_line(headings), "|" + "|".join(["---"] * 2 + ["---:"] * len(COLUMNS)) + "|"]
     for model, row in zip(models, summary_rows(models), strict=True):
         name = row[0] if model.role == "run" else f"*{row[0]}*"
@@ -53,8 +50,7 @@ def _summary(models: list[ReportModel]) -> list[str]:
 
 def _text(models: list[ReportModel]) -> list[str]:
     """MUSE's four figures and verdicts, one row per model, and the verdicts' rules."""
-    headings = ["model"] + [f"{c.heading} {c.better}" for c in TEXT_COLUMNS]
-    headings += [label for _, label in TEXT_VERDICTS]
+    headings = ["model"] + [heading(c) for c in TEXT_COLUMNS + TEXT_VERDICTS]
     align = ["---"] + ["---:"] * len(TEXT_COLUMNS) + [":---:"] * len(TEXT_VERDICTS)
     lines = ["### Text (MUSE)", "", _line(headings), "|" + "|".join(align) + "|"]
     for model, (name, *cells) in zip(models, text_rows(models), strict=True):
@@ -64,15 +60,16 @@ def _text(models: list[ReportModel]) -> list[str]:
 
 def _attacks(run: ReportModel) -> list[str]:
     """Each attack at its worst variant, and the audit's worst case."""
-    headings = ["attack", "worst variant", "model recovery", "oracle recovery", "uplift vs oracle"]
+    recovery, uplift = figure("recovery").label, figure("uplift_vs_oracle").label
+    headings = ["attack", "worst variant", f"model {recovery}", f"oracle {recovery}", uplift]
     lines = [f"### Attacks on {run.name}", "", _line(headings), "|---|---|---:|---:|---:|"]
     for attack in run.attacks:
         cells = [
             attack.name,
             attack.worst_variant or (f"skipped: {attack.skipped}" if attack.skipped else MISSING),
-            format_figure(attack.recovery),
-            format_figure(attack.oracle_recovery),
-            signed(attack.uplift),
+            show("recovery", attack.recovery),
+            show("recovery", attack.oracle_recovery),
+            show("uplift_vs_oracle", attack.uplift),
         ]
         lines.append(_line(cells))
     case = worst_case(run)
@@ -82,20 +79,18 @@ def _attacks(run: ReportModel) -> list[str]:
 def _guard(name: str, guard: Guard) -> list[str]:
     """The worst and the plain leak rate, false refusals per split, latency and the aim."""
     worst_key, worst_rate = guard.worst_leak or (None, None)
+    leak, refusals, latency = (
+        figure(key) for key in ("leak_rate", "false_refusal_rate", "added_latency_ms")
+    )
+    worst = f"worst {leak.label}" + (f" ({worst_key})" if worst_key is not None else "")
     rows = [
-        [
-            f"worst leak rate ({worst_key})" if worst_key is not None else "worst leak rate",
-            percent(worst_rate),
-        ],
-        ["plain leak rate", percent(guard.leak_rate.get("plain"))],
+        [worst, format_value(leak, worst_rate)],
+        [f"plain {leak.label}", format_value(leak, guard.leak_rate.get("plain"))],
         *(
-            [f"false refusals: {split}", percent(rate)]
+            [f"{refusals.label}: {split}", format_value(refusals, rate)]
             for split, rate in guard.false_refusal_rate.items()
         ),
-        [
-            "added latency per question",
-            MISSING if guard.added_latency_ms is None else f"{guard.added_latency_ms:.0f} ms",
-        ],
+        [latency.label, format_value(latency, guard.added_latency_ms)],
     ]
     components = "+".join(guard.components) or MISSING
     return [

@@ -27,8 +27,10 @@ optimizer state. Checkpoints gather the full trainable weights and optimizer sta
 main process, which writes them; at the end every process gathers the full weights back
 into ``model``, which leaves training an ordinary unsharded module, as under DDP. Under
 accelerate's DeepSpeed plugin (ZeRO-3) DeepSpeed's engine partitions the same state;
-``zero.py`` holds what differs (its config, checkpoints, the final gathering). Frozen
-references (``frozen_copy``) are never sharded: each process holds a full copy.
+``zero.py`` holds what differs (its config, checkpoints, the final gathering), as
+``distributed.py`` does for FSDP. Frozen references (``frozen_copy``) are never sharded:
+each process holds a full copy. Checkpoints are written and read by ``checkpoints.py``;
+gradient checkpointing and ``compile`` act on the decoder layers (``layers.py``).
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ import atexit
 import json
 import math
 import os
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -45,125 +46,37 @@ from functools import partial
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator, DistributedDataParallelKwargs, PartialState
+from accelerate import Accelerator, DistributedDataParallelKwargs
 from accelerate.state import AcceleratorState, GradientState
-from accelerate.utils import (
-    DistributedType,
-    FullyShardedDataParallelPlugin,
-    broadcast_object_list,
-)
+from accelerate.utils import DistributedType
 from transformers import get_scheduler
 
 from obliviate.errors import ObliviateError
 from obliviate.methods.base import Batch, Objective
 from obliviate.models.encoding import Encoded, collate
+from obliviate.models.precision import resolve_precision
 from obliviate.train.adversarial import LossFn, latent_adversary
-from obliviate.train.localize import LocalizeSpec, localize
+from obliviate.train.checkpoints import load_checkpoint, save_checkpoint
+from obliviate.train.config import TrainConfig
+from obliviate.train.distributed import (
+    check_fsdp,
+    check_partitioned,
+    cpu_launch,
+    gathered_state,
+    leave_process_group,
+    shard_on_the_cpu,
+    unshard,
+)
+from obliviate.train.layers import compile_layers, eager_layers, enable_gradient_checkpointing
+from obliviate.train.localize import localize
 from obliviate.train.sophia import Sophia, update_hessian
 from obliviate.train.zero import (
     configure,
     gathered_partitions,
-    load_partitions,
     unpartition,
     zero_launch,
     zero_on_the_cpu,
 )
-
-CHECKPOINT_DIR = "checkpoints"
-
-
-@dataclass
-class TrainConfig:
-    """Hyper-parameters shared by every training command (``--epochs``, ``--lr``, …)."""
-
-    epochs: float = 1.0
-    """Passes over the primary data (the forget set when unlearning)."""
-    max_steps: int | None = None
-    """Optimizer steps; overrides ``epochs`` when set."""
-    lr: float = 1e-5
-    batch_size: int = 8
-    grad_accum: int = 1
-    seed: int = 0
-    lora: bool = False
-    lora_rank: int = 16
-    lora_alpha: int = 32
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.0
-    scheduler: str = "linear"
-    max_grad_norm: float = 1.0
-    precision: str = "auto"
-    """``bf16``, ``fp16`` (GPU only), ``fp32`` or ``auto`` (bf16 where the hardware computes
-    it natively): the autocast dtype; weights and optimizer state stay in float32."""
-    gradient_checkpointing: bool = False
-    """Recompute each decoder layer's activations in the backward pass instead of keeping
-    them: less memory for about one more forward pass per step."""
-    group_by_length: bool = False
-    """Batch examples of like lengths together (sorted within windows of 16 batches, the
-    batches then shuffled): less padding, so fewer tokens per step for the same examples
-    per pass; the batches' make-up differs from a plain shuffle."""
-    compile: bool = False
-    """Compile each decoder layer's forward with ``torch.compile`` (regional compilation:
-    the layers are alike, so one compilation serves all of them) for the run, fusing the
-    element-wise work around the matrix products; the layers are eager again afterwards.
-    It costs a compilation at the start (about half a minute for the default model on 2
-    CPU cores, less once torch's on-disk cache holds the kernels)."""
-    checkpoint_every: int = 50
-    """Save a resumable checkpoint every this many steps (and on Ctrl-C)."""
-    localize: str | None = None
-    """Train only part of the weights: ``weights:F`` (the fraction F with the largest
-    gradient saliency on the forget set), ``layers:F`` (that fraction of decoder layers, by
-    gradient norm) or ``layers=3,4,5``; see ``obliviate.train.localize``."""
-    localize_batches: int = 4
-    """Training batches whose summed gradient ranks weights or layers for ``localize``."""
-    optimizer: str = "adamw"
-    """``adamw`` or ``sophia`` (clipped diagonal-Hessian pre-conditioning, Sophia-H)."""
-    sophia_rho: float = 0.04
-    """Sophia's ρ (γ in the paper): the clip threshold's scale (the official default)."""
-    hessian_every: int = 10
-    """Sophia's k: steps between Hessian estimates (the paper's 10)."""
-    adversarial: str | None = None
-    """``latent``: unlearn against a PGD perturbation of one layer's hidden states that
-    restores the forget answers (see ``obliviate.train.adversarial``). For unlearning; a
-    fine-tune's loss and the adversary pull the same way."""
-    adversarial_layer: int = -1
-    """Decoder layer whose output is perturbed; negative means the middle, (L − 1) // 2."""
-    adversarial_epsilon: float = 0.25
-    """Per-token L2 radius of the perturbation, relative to the layer's mean activation
-    norm (tuned on the built-in benchmark: with ~3× the lr, grad_diff forgot as much as
-    without the adversary, and a latent attack restored the forget answers to −2.4 nats
-    instead of −0.6)."""
-    adversarial_steps: int = 4
-    """PGD steps per batch (each costs a forward and backward pass)."""
-
-    def __post_init__(self) -> None:
-        checks = [
-            (self.epochs > 0 or self.max_steps, "--epochs must be > 0"),
-            (self.max_steps is None or self.max_steps > 0, "--max-steps must be > 0"),
-            (self.lr > 0 and math.isfinite(self.lr), "--lr must be a positive number"),
-            (self.batch_size > 0, "--batch-size must be > 0"),
-            (self.grad_accum > 0, "--grad-accum must be > 0"),
-            (
-                self.precision in PRECISIONS,
-                "--precision must be auto, bf16, fp16 or fp32",
-            ),
-            (self.localize_batches > 0, "localize_batches must be > 0"),
-            (self.optimizer in ("adamw", "sophia"), "--optimizer must be adamw or sophia"),
-            (self.sophia_rho > 0, "sophia_rho must be > 0"),
-            (self.hessian_every > 0, "hessian_every must be > 0"),
-            (self.adversarial in (None, "latent"), "--adversarial must be latent (or left out)"),
-            (self.adversarial_epsilon > 0, "adversarial_epsilon must be > 0"),
-            (self.adversarial_steps > 0, "adversarial_steps must be > 0"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ObliviateError(message)
-        if self.localize is not None:
-            spec = LocalizeSpec.parse(self.localize)
-            if spec.kind == "weights" and self.lora:
-                raise ObliviateError(
-                    "--localize weights:F ranks the model's own weights and does not combine "
-                    "with --lora; use layers:F or layers=… with --lora"
-                )
 
 
 @dataclass
@@ -176,42 +89,6 @@ class TrainSummary:
     distributed: str = "NO"
     """How the processes shared the work: accelerate's distributed type as the loop ran it
     (FSDP on the CPU too, where the launcher's own state says MULTI_CPU)."""
-
-
-def processes() -> PartialState:
-    """This process's place in a distributed launch (``torchrun``, ``accelerate launch``:
-    rank, process count, main or not), or a single process when not launched so. The first
-    call starts the process group from the launcher's environment."""
-    return PartialState(cpu=_cpu_launch())
-
-
-def _cpu_launch() -> bool:
-    """A distributed launch on a machine without a CUDA GPU. Accelerate must be told: it
-    looks for GPUs when a launcher set ``LOCAL_RANK``, and finding none it would let every
-    process train alone instead of forming a gloo group."""
-    return "LOCAL_RANK" in os.environ and not torch.cuda.is_available()
-
-
-PRECISIONS: tuple[str, ...] = ("auto", "bf16", "fp16", "fp32")
-
-
-def check_precision(precision: str, option: str = "--precision") -> None:
-    """The one-line error for a precision obliviate does not know, naming the option."""
-    if precision not in PRECISIONS:
-        raise ObliviateError(f"unknown {option} {precision!r}; use fp32, bf16, fp16 or auto")
-
-
-def resolve_precision(precision: str) -> str:
-    """``auto`` → bf16 on CUDA with bf16 support or a CPU with native bf16 (AMX/AVX512-BF16)."""
-    if precision != "auto":
-        return precision
-    if torch.cuda.is_available():
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "fp32"
-    return "bf16" if ("amx_bf16" in flags or "avx512_bf16" in flags) else "fp32"
 
 
 def apply_lora(model: torch.nn.Module, config: TrainConfig) -> torch.nn.Module:
@@ -354,7 +231,7 @@ def train(
     AcceleratorState._reset_state()
     GradientState._reset_state()
     accelerator = Accelerator(
-        cpu=_cpu_launch(),
+        cpu=cpu_launch(),
         mixed_precision="no" if precision == "fp32" else precision,
         gradient_accumulation_steps=config.grad_accum,
         # With LoRA a method may freeze adapters on first use, after DDP listed them (RMU
@@ -364,16 +241,16 @@ def train(
     )
     if precision == "fp16" and accelerator.device.type == "cpu":
         raise ObliviateError("--precision fp16 needs a GPU; on the CPU use bf16 or fp32")
-    if _cpu_launch() and os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true":
-        _shard_on_the_cpu(accelerator)
-    if _cpu_launch() and zero_launch():
+    if cpu_launch() and os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true":
+        shard_on_the_cpu(accelerator)
+    if cpu_launch() and zero_launch():
         zero_on_the_cpu(accelerator)
     sharded = accelerator.distributed_type == DistributedType.FSDP
     zero = accelerator.distributed_type == DistributedType.DEEPSPEED
     if sharded:
-        _check_fsdp(accelerator)
+        check_fsdp(accelerator)
     if sharded or zero:
-        _check_partitioned(config, "FSDP" if sharded else "DeepSpeed ZeRO-3")
+        check_partitioned(config, "FSDP" if sharded else "DeepSpeed ZeRO-3")
     if zero:
         configure(accelerator, config.batch_size, config.grad_accum, config.max_grad_norm)
     main = accelerator.is_main_process
@@ -416,9 +293,9 @@ def train(
     if main:
         work_dir.mkdir(parents=True, exist_ok=True)
     if config.gradient_checkpointing:
-        _enable_gradient_checkpointing(model)
+        enable_gradient_checkpointing(model)
     if config.compile:
-        _compile_layers(model)
+        compile_layers(model)
     model.train()
     localized = None
     if config.localize:
@@ -451,7 +328,7 @@ def train(
     layout = "fsdp" if sharded else "zero" if zero else "whole"
     if resume:  # under FSDP the wrapped module holds the shards
         restored = engine if sharded else model
-        start_step = _load_checkpoint(work_dir, restored, optimizer, scheduler, main, layout)
+        start_step = load_checkpoint(work_dir, restored, optimizer, scheduler, main, layout)
     # Only the main process keeps a log; the others write theirs nowhere.
     log_path = work_dir / "log.jsonl" if main else Path(os.devnull)
     tokens = 0
@@ -509,22 +386,22 @@ def train(
                     # partitioned, every process sends its part to the main one
                     gathered = None
                     if sharded:
-                        gathered = _gathered_state(engine, optimizer, main)
+                        gathered = gathered_state(engine, optimizer, main)
                     elif zero:
                         gathered = {"zero": gathered_partitions(optimizer, main)}
                     if main:
-                        _save_checkpoint(work_dir, step, model, optimizer, scheduler, gathered)
+                        save_checkpoint(work_dir, step, model, optimizer, scheduler, gathered)
     except KeyboardInterrupt:
         # Partitioned, the state lives in every process's part, and a Ctrl-C need not
         # reach them all: the last periodic checkpoint is the one to resume from.
         if main and completed > start_step and layout == "whole":
-            _save_checkpoint(work_dir, completed, model, optimizer, scheduler)
+            save_checkpoint(work_dir, completed, model, optimizer, scheduler)
         raise
     finally:
         if config.compile:
-            _eager_layers(model)
+            eager_layers(model)
     if sharded:
-        _unshard(engine)
+        unshard(engine)
     if zero:
         unpartition(engine)
     if config.gradient_checkpointing:
@@ -550,243 +427,5 @@ def _adamw(params: list[torch.nn.Parameter], config: TrainConfig) -> torch.optim
     )
 
 
-def leave_process_group() -> None:
-    """Destroy the process group before the interpreter exits: left to the C++ static
-    destructors, gloo's threads may still be joinable and abort the process
-    ("terminate called without an active exception") after a run that succeeded."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
-
-
-def _shard_on_the_cpu(accelerator: Accelerator) -> None:
-    """Turn a CPU launch with accelerate's FSDP plugin into FSDP, as accelerate does on GPUs.
-
-    ``AcceleratorState`` switches to FSDP only from a GPU-type launch (MULTI_GPU, …), so a
-    CPU launch (``cpu=True``, MULTI_CPU) would silently train with DDP; torch's
-    ``fully_shard`` itself runs on a CPU device mesh over gloo. The plugin is read from the
-    launcher's ``FSDP_*`` environment, as accelerate reads it."""
-    plugin = FullyShardedDataParallelPlugin()
-    if plugin.fsdp_version != 2:
-        raise ObliviateError(
-            "FSDP on the CPU needs fsdp_version: 2 (torch's fully_shard); set it in the "
-            "accelerate config (FSDP_VERSION=2 under torchrun)"
-        )
-    if accelerator.mixed_precision != "no":
-        plugin.set_mixed_precision(accelerator.mixed_precision)
-    accelerator.state.distributed_type = DistributedType.FSDP
-    accelerator.state.fsdp_plugin = plugin
-    # Every later ``AcceleratorState()`` copies the process state over its own (accelerate
-    # does so inside clip_grad_norm_, reduce, …): the process state must say FSDP too.
-    PartialState._shared_state["distributed_type"] = DistributedType.FSDP
-
-
-def _check_fsdp(accelerator: Accelerator) -> None:
-    """Refuse FSDP1: the loop gathers and restores torch's ``fully_shard`` (FSDP2) only."""
-    if accelerator.state.fsdp_plugin.fsdp_version != 2:
-        raise ObliviateError(
-            "FSDP is supported with fsdp_version: 2 only (torch's fully_shard); set it in the "
-            "accelerate config"
-        )
-
-
-def _check_partitioned(config: TrainConfig, engine: str) -> None:
-    """Refuse the options that reach the weights outside the wrapped loss: under FSDP or
-    ZeRO-3 they would meet a process's part of the weights, not the weights."""
-    for given, flag in (
-        (config.optimizer == "sophia", "--optimizer sophia"),
-        (config.localize, "--localize"),
-        (config.adversarial, "--adversarial"),
-        (config.compile, "--compile"),
-    ):
-        if given:
-            raise ObliviateError(
-                f"{flag} is not supported under {engine}; launch with DDP (multi_gpu_ddp.yaml, "
-                "or torchrun without ACCELERATE_USE_FSDP / ACCELERATE_USE_DEEPSPEED)"
-            )
-
-
-def _unshard(engine: torch.nn.Module) -> None:
-    """Gather the full weights on every process and turn the FSDP modules back into the
-    plain ones, in place: the caller then checks, merges and saves an ordinary model.
-
-    Every process must call this (each weight is gathered with a collective, in the same
-    order everywhere); tied weights stay tied (a shared parameter is one object)."""
-    from torch.distributed.fsdp import FSDPModule
-    from torch.distributed.tensor import DTensor
-
-    full: dict[int, torch.nn.Parameter] = {}
-    for module in engine.modules():
-        for name, parameter in list(module._parameters.items()):
-            if isinstance(parameter, DTensor):
-                if id(parameter) not in full:
-                    full[id(parameter)] = torch.nn.Parameter(
-                        parameter.full_tensor().detach().clone(),
-                        requires_grad=parameter.requires_grad,
-                    )
-                module._parameters[name] = full[id(parameter)]
-    for module in engine.modules():
-        if isinstance(module, FSDPModule):
-            state = module._get_fsdp_state()
-            state._pre_forward_hook_handle.remove()
-            state._post_forward_hook_handle.remove()
-            # fully_shard made the class (FSDPModule, original)
-            module.__class__ = module.__class__.__bases__[1]
-
-
-def _gathered_state(engine: torch.nn.Module, optimizer, main: bool) -> dict | None:
-    """The full trainable weights and optimizer state of a sharded model, on the main
-    process (``None`` elsewhere); every process must call it. The optimizer state is keyed
-    by parameter name, as torch.distributed.checkpoint writes it."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
-
-    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
-    weights, optimizer_state = get_state_dict(engine, optimizer, options=options)
-    if not main:
-        return None
-    names = {n for n, p in engine.named_parameters() if p.requires_grad}
-    return {
-        "model": {k: v for k, v in weights.items() if k in names},
-        "optimizer": optimizer_state,
-        "sharded": True,
-    }
-
-
-def _enable_gradient_checkpointing(model: torch.nn.Module) -> None:
-    """Recompute each decoder layer's activations in the backward pass (transformers'
-    activation checkpointing, formerly ``gradient_checkpointing_enable``; non-reentrant, so
-    it works with frozen inputs, LoRA and DDP)."""
-    if not getattr(model, "supports_gradient_checkpointing", False):
-        raise ObliviateError(
-            "--gradient-checkpointing: this model does not support it; run without it"
-        )
-    model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-
-
-def _decoder_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
-    """The model's repeated blocks: the modules of the classes its ``_no_split_modules``
-    names (transformers' own list of the layers it never splits)."""
-    names = set(getattr(model, "_no_split_modules", None) or ())
-    return [m for m in model.modules() if type(m).__name__ in names]
-
-
-def _compile_layers(model: torch.nn.Module) -> None:
-    """Replace each decoder layer's ``forward`` with its compiled version (dynamic shapes:
-    batches differ in length). Hooks stay outside the compiled code, at the layers'
-    boundaries, where methods and the adversary attach theirs. ``_eager_layers`` undoes it."""
-    layers = _decoder_layers(model)
-    if not layers:
-        raise ObliviateError(
-            "--compile: this model does not name its decoder layers (_no_split_modules); "
-            "run without --compile"
-        )
-    for layer in layers:
-        layer.forward = torch.compile(layer.forward, dynamic=True)
-
-
-def _eager_layers(model: torch.nn.Module) -> None:
-    """Give back the layers' own ``forward`` (after training: evaluation and generation
-    need no compilation, and a saved or copied model carries none)."""
-    for layer in _decoder_layers(model):
-        layer.__dict__.pop("forward", None)
-
-
 def _to_device(batch: dict[str, torch.Tensor], accelerator: Accelerator) -> dict[str, torch.Tensor]:
     return {k: v.to(accelerator.device) for k, v in batch.items()}
-
-
-def _trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    names = {n for n, p in model.named_parameters() if p.requires_grad}
-    return {k: v for k, v in model.state_dict().items() if k in names}
-
-
-def _save_checkpoint(
-    work_dir: Path,
-    step: int,
-    model: torch.nn.Module,
-    optimizer,
-    scheduler,
-    gathered: dict | None = None,
-) -> None:
-    """Write ``checkpoints/step-N`` atomically, then drop older ones (only the latest is kept).
-
-    ``gathered``: the weights and optimizer state already gathered from FSDP's shards
-    (``_gathered_state``), written instead of ``model``'s and ``optimizer``'s own."""
-    state = gathered or {"model": _trainable_state(model), "optimizer": optimizer.state_dict()}
-    root = work_dir / CHECKPOINT_DIR
-    root.mkdir(parents=True, exist_ok=True)
-    staging = root / f".step-{step:06d}.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    torch.save({"step": step, **state, "scheduler": scheduler.state_dict()}, staging / "state.pt")
-    (staging / "info.json").write_text(json.dumps({"step": step}))
-    final = root / f"step-{step:06d}"
-    shutil.rmtree(final, ignore_errors=True)
-    staging.rename(final)
-    for old in root.glob("step-*"):
-        if old != final:
-            shutil.rmtree(old, ignore_errors=True)
-
-
-def latest_checkpoint(work_dir: Path) -> Path | None:
-    """The newest complete checkpoint under ``work_dir``, if any."""
-    found = sorted((work_dir / CHECKPOINT_DIR).glob("step-*"))
-    return found[-1] if found else None
-
-
-def _load_checkpoint(
-    work_dir: Path, model: torch.nn.Module, optimizer, scheduler, main: bool, layout: str
-) -> int:
-    """Restore the latest checkpoint; the main process reads it and sends it to the others.
-
-    ``layout``: ``whole`` (one process or DDP), ``fsdp`` (``model`` is the FSDP-wrapped
-    loss module, and each process keeps its own shards of the full state sent) or ``zero``
-    (each process loads its own DeepSpeed partition, weights included)."""
-    state = None
-    if main:
-        checkpoint = latest_checkpoint(work_dir)
-        if checkpoint is None:
-            raise ObliviateError(
-                f"--resume was given but {work_dir} holds no checkpoint; run without --resume"
-            )
-        state = torch.load(checkpoint / "state.pt", weights_only=True)
-    # DeepSpeed's partitions go to their own process only (see load_partitions)
-    partitions = state.pop("zero", None) if main else None
-    if partitions is not None:
-        state["zero"] = len(partitions)
-    (state,) = broadcast_object_list([state])
-    written = "zero" if "zero" in state else "fsdp" if state.get("sharded") else "whole"
-    if written != layout:
-        writers = {"zero": "a DeepSpeed", "fsdp": "an FSDP", "whole": "a DDP or one-process"}
-        raise ObliviateError(
-            f"the checkpoint in {work_dir} was written by {writers[written]} run; resume it "
-            "with the launch that wrote it"
-        )
-    if layout == "zero":
-        load_partitions(optimizer, partitions, state["zero"], str(work_dir))
-        scheduler.load_state_dict(state["scheduler"])
-        return int(state["step"])
-    if layout == "fsdp":
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
-
-        try:
-            set_state_dict(
-                model,
-                optimizer,
-                model_state_dict=state["model"],
-                optim_state_dict=state["optimizer"],
-                options=StateDictOptions(full_state_dict=True, strict=False),
-            )
-        except (KeyError, RuntimeError, ValueError) as error:
-            raise ObliviateError(
-                f"the checkpoint in {work_dir} does not match this model; run without --resume"
-            ) from error
-        scheduler.load_state_dict(state["scheduler"])
-        return int(state["step"])
-    missing = model.load_state_dict(state["model"], strict=False)
-    if missing.unexpected_keys:
-        raise ObliviateError(
-            f"the checkpoint in {work_dir} does not match this model; run without --resume"
-        )
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    return int(state["step"])

@@ -13,6 +13,7 @@ import torch
 from obliviate.guard.guard import Guard
 from obliviate.models.encoding import PLAIN_TEMPLATE, uses_chat_template
 from obliviate.models.loader import LoadedModel
+from obliviate.options import CHAT_NEW_TOKENS
 
 
 @dataclass
@@ -21,7 +22,7 @@ class ChatSession:
 
     loaded: LoadedModel
     guard: Guard | None = None
-    max_new_tokens: int = 128
+    max_new_tokens: int = CHAT_NEW_TOKENS.default
     turns: list[dict[str, str]] = field(default_factory=list)
 
     def _prompt(self, message: str) -> str:

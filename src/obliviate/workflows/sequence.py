@@ -22,155 +22,34 @@ naming the model it started from and the request) and a summary (``RUN/results.j
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
-from obliviate import api
 from obliviate.data.loaders import load_records, save_records
-from obliviate.data.records import Record
+from obliviate.data.requests import Request, request_slices
+from obliviate.data.scenario import bench_passages, bench_splits, evenly_spaced
 from obliviate.data.text import CHUNK_TOKENS
 from obliviate.errors import ObliviateError
+from obliviate.evaluate.suite import evaluate_models, results_document
+from obliviate.evaluate.text import TextSettings
 from obliviate.methods import build_method
+from obliviate.models.precision import check_precision
+from obliviate.options import EVAL_PRECISION
 from obliviate.progress import say
-from obliviate.rundir import RunDir, package_versions, peak_rss_mb, sha256_path
-from obliviate.train.loop import TrainConfig, check_precision
-
-if TYPE_CHECKING:
-    from obliviate.evaluate.text import TextSettings
+from obliviate.report import write_report
+from obliviate.report.sequence import sequence_plot, summary_markdown
+from obliviate.rundir import RunDir, sha256_path
+from obliviate.train.config import TrainConfig
+from obliviate.train.distributed import processes
+from obliviate.workflows.training import RunResult, finetune, unlearn
 
 #: The files a sequence run writes at its top level (beside ``step-1``, ``step-2``...).
 SUMMARY_FILES = ("results.json", "summary.md", "sequence.png", "config.yaml", "manifest.json")
-
-
-@dataclass(frozen=True)
-class Request:
-    """One deletion request of a sequence: the people of ``split`` no earlier request removed."""
-
-    index: int
-    """1 for the first request."""
-    split: str
-    """The benchmark's forget split holding everyone removed once this request is done."""
-    previous: str | None
-    """The split of the request before (None for the first)."""
-    people: tuple[str, ...]
-    """The people this request removes (its slice), in the benchmark's order."""
-    removed: frozenset[str]
-    """Everyone removed once this request is done: the people of ``split``."""
-    facts: list[Record]
-    """The slice's question-answer records (evaluated as the split ``request-<index>``)."""
-    passages: list[Record]
-    """The slice's passages (the text scenario's forget data)."""
-    retain: Path
-    """The complement of ``split``: what this step keeps (facts or passages)."""
-
-    @property
-    def name(self) -> str:
-        """The slice's split name in the step evaluations (``request-1``...)."""
-        return f"request-{self.index}"
-
-
-def parse_requests(requests: str | Sequence[str]) -> list[str]:
-    """``forget01,forget05`` (or a list) as split names, refusing an empty or repeated one."""
-    items = requests.split(",") if isinstance(requests, str) else list(requests)
-    names = [str(name).strip() for name in items if str(name).strip()]
-    if not names:
-        raise ObliviateError(
-            "no requests given; list forget splits smallest first, e.g. "
-            "--requests forget01,forget05,forget10"
-        )
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise ObliviateError(
-            f"request {repeated[0]} is listed twice; each request must remove new people"
-        )
-    return names
-
-
-def _people(records: list[Record], path: Path) -> list[str]:
-    people = [r.person for r in records]
-    if not people or None in people:
-        raise ObliviateError(
-            f"{path} does not name the person of every record; a sequence of requests needs "
-            "the built-in benchmark's people (obliviate bench make)"
-        )
-    return list(dict.fromkeys(people))
-
-
-def request_slices(
-    bench: str | Path, requests: str | Sequence[str], text: bool = False
-) -> list[Request]:
-    """The requests of a sequence, checked: known forget splits, each holding the one before
-    and someone more. Request k's slice is split k minus split k − 1; its retain data is
-    split k's complement (passages with ``text``, facts otherwise)."""
-    bench = Path(bench).expanduser()
-    if not bench.is_dir():
-        raise ObliviateError(f"benchmark {bench} not found; make one with `obliviate bench make`")
-    names = parse_requests(requests)
-    available = sorted(
-        p.name.removesuffix(".jsonl")
-        for p in bench.glob("forget*.jsonl")
-        if not p.name.endswith(".text.jsonl")
-    )
-    example = ",".join(available) or "forget01,forget05,forget10"
-    for name in names:
-        if name not in available:
-            hint = " (forget25 comes with `obliviate bench make --forget25`)" * (name == "forget25")
-            raise ObliviateError(
-                f"unknown request {name!r}: benchmark {bench} has the forget splits "
-                f"{', '.join(available) or 'none'}{hint}; give them smallest first, e.g. "
-                f"--requests {example}"
-            )
-    out: list[Request] = []
-    removed: frozenset[str] = frozenset()
-    for index, name in enumerate(names, start=1):
-        files = api.scenario_files(bench, name, text=True) if text else {}
-        facts_path = bench / f"{name}.jsonl"
-        facts = load_records(facts_path)
-        people = _people(facts, facts_path)
-        split_people = frozenset(people)
-        previous = names[index - 2] if index > 1 else None
-        if not removed <= split_people:
-            raise ObliviateError(
-                f"requests must be nested, each split holding the one before: {name} lacks "
-                f"{len(removed - split_people)} of {previous}'s people; list the splits "
-                f"smallest first, e.g. --requests {example}"
-            )
-        if split_people == removed:
-            raise ObliviateError(
-                f"request {name} removes no one that {previous} did not (the benchmark has too "
-                "few people to tell them apart); drop one of them or make the benchmark with "
-                "more --people"
-            )
-        new = tuple(p for p in people if p not in removed)
-        passages = []
-        if text:
-            passages = [r for r in load_records(files["forget"]) if r.person in new]
-            if {r.person for r in passages} != set(new):
-                raise ObliviateError(
-                    f"{files['forget']} lacks the passage of someone in {name}; make the "
-                    "benchmark again with `obliviate bench make`"
-                )
-        retain = files["retain"] if text else api.scenario_files(bench, name)["retain"]
-        out.append(
-            Request(
-                index=index,
-                split=name,
-                previous=previous,
-                people=new,
-                removed=split_people,
-                facts=[r for r in facts if r.person in new],
-                passages=passages,
-                retain=retain,
-            )
-        )
-        removed = split_people
-    return out
 
 
 # -- the oracle of each step ---------------------------------------------------------------
@@ -234,11 +113,11 @@ def retrained_oracle(
     removed: frozenset[str],
     out: str | Path,
     config: TrainConfig | None = None,
-) -> api.RunResult:
+) -> RunResult:
     """The oracle for ``removed``: the target's fine-tune redone on its own data without
     those people's records (a record without a person, such as a replayed answer, stays),
     with the target's settings unless ``config`` is given. Cached as every fine-tune is
-    (``api.finetune``), so the same people removed from the same target train once."""
+    (``finetune``), so the same people removed from the same target train once."""
     out = Path(out)
     records = load_records(recipe.data)
     kept = [r for r in records if r.person not in removed]
@@ -250,7 +129,7 @@ def retrained_oracle(
     data = out.parent / f"{out.name}.jsonl"
     data.parent.mkdir(parents=True, exist_ok=True)
     save_records(data, kept)
-    return api.finetune(
+    return finetune(
         recipe.base_model,
         data,
         out,
@@ -396,186 +275,7 @@ def _count(request: Request) -> int:
     return len(request.passages) if request.passages else len(request.facts)
 
 
-# -- tables and the plot -----------------------------------------------------------------------
-
-
-def _cell(value: Any, style: str = ".3f") -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return format(value, style)
-
-
-#: The step table's rows: label, where the figure is (the model's, or ``oracle``'s), format.
-STEP_ROWS: tuple[tuple[str, str, str, str], ...] = (
-    ("forget accuracy ↓", "figures", "forget_accuracy", ".0%"),
-    ("knowmem forget ↓", "figures", "knowmem_forget", ".3f"),
-    ("knowmem forget, oracle", "oracle", "knowmem_forget", ".3f"),
-    ("knowmem retain ↑", "figures", "knowmem_retain", ".3f"),
-    ("model utility ↑", "figures", "model_utility", ".3f"),
-    ("forget quality ↑", "figures", "forget_quality", ".3g"),
-)
-#: Rows of the text scenario: MUSE's figures and verdicts.
-TEXT_STEP_ROWS: tuple[tuple[str, str, str, str], ...] = (
-    ("verbmem ↓", "figures", "verbmem", ".3f"),
-    ("verbmem, oracle", "oracle", "verbmem", ".3f"),
-    ("privleak, passages (0 is ideal)", "figures", "privleak", "+.3f"),
-)
-VERDICT_ROWS = {
-    "no_verbmem": "no verbatim memorisation",
-    "no_knowmem": "no knowledge memorisation",
-    "no_privleak": "no privacy leakage",
-    "utility_preserved": "utility preserved",
-}
-
-
-def step_table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """One column for the target (before any request), then one per step; one row per
-    figure (the oracle's on rows that say so), with each step's requests still forgotten."""
-    text = bool(summary.get("text"))
-    steps = summary["steps"]
-    target = steps[0]["target"] if steps and steps[0]["target"] else None
-    columns: list[dict[str, Any] | None] = [
-        {"figures": target, "oracle": None} if target else None,
-        *steps,
-    ]
-    header = ["figure", "target", *(f"{s['step']}: {s['request']}" for s in steps)]
-    rows = [["people removed", "0", *(str(s["people_removed"]) for s in steps)]]
-    specs = STEP_ROWS + (
-        TEXT_STEP_ROWS
-        if text
-        else (("privleak, answers (0 is ideal)", "figures", "privleak", "+.3f"),)
-    )
-    for label, source, key, style in specs:
-        rows.append(
-            [label, *(_cell(((c or {}).get(source) or {}).get(key), style) for c in columns)]
-        )
-    if text:
-        for key, label in VERDICT_ROWS.items():
-            verdict = [((c or {}).get("figures") or {}).get("verdicts") or {} for c in columns]
-            rows.append([label, *(_cell(v.get(key)) for v in verdict)])
-    held = [sum(bool(f["no_knowmem"]) for f in s["slices"].values()) for s in steps]
-    rows.append(
-        ["requests forgotten (knowmem ≤ oracle)", "—"]
-        + [f"{n}/{len(s['slices'])}" for n, s in zip(held, steps, strict=True)]
-    )
-    rows.append(
-        ["seconds to unlearn", "—", *(_cell(s["seconds"].get("unlearn"), ".1f") for s in steps)]
-    )
-    return header, rows
-
-
-def slice_table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """One row per request, one column per step: the slice's KnowMem beside the oracle's
-    (``≤``: as forgotten as the oracle makes it; ``>``: still known)."""
-    steps = summary["steps"]
-    header = ["request (its people)", *(f"after step {s['step']}" for s in steps)]
-    rows = []
-    for request in summary["requests"]:
-        name = f"request-{request['step']}"
-        row = [f"{request['step']}: {request['split']} ({len(request['people'])})"]
-        for step in steps:
-            figures = step["slices"].get(name)
-            if figures is None:
-                row.append("")
-                continue
-            mine, theirs = figures["knowmem"], figures["oracle"]["knowmem"]
-            mark = {True: "≤", False: ">", None: "vs"}[figures["no_knowmem"]]
-            row.append(f"{_cell(mine, '.2f')} {mark} {_cell(theirs, '.2f')}")
-        rows.append(row)
-    return header, rows
-
-
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def summary_markdown(summary: dict[str, Any]) -> str:
-    """RUN/summary.md: the step table and the slice table, with how to read them."""
-    title = (
-        f"# {summary['method']}: {len(summary['steps'])} requests in sequence "
-        f"({'passages' if summary.get('text') else 'facts'})"
-    )
-    stays = ", ".join(f"{k}: {_cell(v)}" for k, v in summary["stays_forgotten"].items())
-    parts = [
-        title,
-        f"Target `{summary['model']}`, benchmark `{summary['bench']}`; after each step the "
-        "model is compared with the oracle retrained without everyone removed so far.",
-        markdown_table(*step_table(summary)),
-        "KnowMem of each request's people after each step, model ≤ or > that step's oracle:",
-        markdown_table(*slice_table(summary)),
-        f"Stays forgotten (KnowMem ≤ the oracle's at its own step and every later one): {stays}.",
-    ]
-    if summary.get("verdicts_hold"):
-        held = ", ".join(f"{k}: {_cell(v)}" for k, v in summary["verdicts_hold"].items())
-        parts.append(f"MUSE's verdicts true after every step: {held}.")
-    return "\n\n".join(parts) + "\n"
-
-
-def sequence_plot(summary: dict[str, Any]) -> bytes:
-    """PNG: the headline figures against the step (the target at step 0), the oracle's
-    dotted, each request's own KnowMem thin; PrivLeak in a panel of its own."""
-    from obliviate.report.growth import Panel, Series, growth_plot
-
-    steps = summary["steps"]
-    target = steps[0]["target"] if steps and steps[0]["target"] else None
-    positions = ["0\ntarget"] + [f"{s['step']}\n{s['request']}" for s in steps]
-
-    def line(source: str, key: str) -> list[float | None]:
-        first = target.get(key) if target is not None and source == "figures" else None
-        return [first] + [(s[source] or {}).get(key) for s in steps]
-
-    figures = [("knowmem_forget", "knowmem forget"), ("knowmem_retain", "knowmem retain")]
-    if summary.get("text"):
-        figures.insert(0, ("verbmem", "verbmem"))
-    figures.append(("model_utility", "model utility"))
-    series = []
-    for color, (key, label) in enumerate(figures):
-        series.append(Series(label, line("figures", key), color))
-        if key in ("verbmem", "knowmem_forget"):
-            series.append(Series(f"{label} (oracle)", line("oracle", key), color, "oracle"))
-    for offset, request in enumerate(summary["requests"]):
-        name = f"request-{request['step']}"
-        values = [None] + [(s["slices"].get(name) or {}).get("knowmem") for s in steps]
-        series.append(Series(f"knowmem {name} ({request['split']})", values, 4 + offset, "part"))
-    leak = [Series("privleak", line("figures", "privleak"), 0)]
-    panels = [
-        Panel("figure", series),
-        Panel(
-            "privleak (0 is ideal)",
-            leak,
-            ylim=(-1.05, 1.05),
-            band=(-0.05, 0.05),
-            band_label="within ±5 %",
-        ),
-    ]
-    caption = (
-        "Each figure after each request (step 0 is the target before any): the model's solid, "
-        "the step's oracle dotted; thin lines are each request's own people."
-    )
-    return growth_plot(
-        positions, panels, f"{summary['method']}: requests in sequence", "step", caption
-    ).png
-
-
 # -- the run ---------------------------------------------------------------------------------
-
-
-def _relocate(staging: Path, final: Path) -> None:
-    """Rewrite the staging path as the published one in the run's text files, so that the
-    manifests name the paths a reader will find (the model files are left alone)."""
-    old, new = str(staging), str(final)
-    for path in staging.rglob("*"):
-        if path.suffix not in (".json", ".yaml", ".md", ".html") or not path.is_file():
-            continue
-        content = path.read_text(encoding="utf-8")
-        if old in content:
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(content.replace(old, new), encoding="utf-8")
-            os.replace(tmp, path)  # a new file: a hard link into the fine-tune cache is kept
 
 
 def _finished(directory: Path) -> dict[str, Any] | None:
@@ -599,7 +299,7 @@ def run_sequence(
     method_params: dict[str, Any] | None = None,
     oracle_config: TrainConfig | None = None,
     max_per_split: int | None = None,
-    precision: str = "fp32",
+    precision: str = EVAL_PRECISION.default,
     text_settings: TextSettings | None = None,
     chunk_tokens: int = CHUNK_TOKENS,
     overwrite: bool = False,
@@ -614,11 +314,7 @@ def run_sequence(
     ``method_params`` are every step's unlearning settings. ``resume`` continues an
     interrupted sequence after its last finished step.
     """
-    from obliviate.evaluate.suite import evaluate_models, results_document
-    from obliviate.evaluate.text import TextSettings
-    from obliviate.report import write_report
-
-    if api.processes().num_processes > 1:
+    if processes().num_processes > 1:
         raise ObliviateError("obliviate sequence runs in one process; launch it without torchrun")
     check_precision(precision)
     started = time.perf_counter()
@@ -656,7 +352,7 @@ def run_sequence(
         forget_file = run.path(f"requests/step-{request.index}.forget.jsonl")
         forget_file.parent.mkdir(parents=True, exist_ok=True)
         save_records(forget_file, request.passages if text else request.facts)
-        unlearned = api.unlearn(
+        unlearned = unlearn(
             previous,
             forget_file,
             request.retain,
@@ -678,10 +374,10 @@ def run_sequence(
             )
             oracle, oracle_cached = str(made.out), made.cached
         eval_started = time.perf_counter()
-        splits = api.bench_splits(bench, request.split, max_per_split)
+        splits = bench_splits(bench, request.split, max_per_split)
         for earlier in slices[: request.index]:
-            splits[earlier.name] = api._evenly(earlier.facts, max_per_split)
-        passages = api.bench_passages(bench, request.split, max_per_split) if text else {}
+            splits[earlier.name] = evenly_spaced(earlier.facts, max_per_split)
+        passages = bench_passages(bench, request.split, max_per_split) if text else {}
         evaluations = evaluate_models(
             {"model": directory, "target": model, "oracle": oracle},
             splits,
@@ -738,43 +434,31 @@ def run_sequence(
     }
     summary = summarise(documents, slices, settings)
     summary["seconds"] = round(time.perf_counter() - started, 2)
-    run.write_json("results.json", summary)
     run.path("summary.md").write_text(summary_markdown(summary), encoding="utf-8")
     run.path("sequence.png").write_bytes(sequence_plot(summary))
-    run.write_yaml(
-        "config.yaml",
-        settings
-        | {
-            "requests": [r.split for r in slices],
-            "unlearn": asdict(config),
-            "oracle_train": None if oracle_config is None else asdict(oracle_config),
-            "max_per_split": max_per_split,
-            "precision": precision,
-            "chunk_tokens": chunk_tokens,
-            "text_settings": asdict(text_settings) if text else None,
+    config = settings | {
+        "requests": [r.split for r in slices],
+        "unlearn": asdict(config),
+        "oracle_train": None if oracle_config is None else asdict(oracle_config),
+        "max_per_split": max_per_split,
+        "precision": precision,
+        "chunk_tokens": chunk_tokens,
+        "text_settings": asdict(text_settings) if text else None,
+    }
+    manifest = {
+        "command": "sequence",
+        "model": str(model),
+        "method": method,
+        "chain": [str(model), *(d["sequence"]["run"] for d in documents)],
+        "requests": [{"step": r.index, "split": r.split, "people": list(r.people)} for r in slices],
+        "oracles": [d["sequence"]["oracle"] for d in documents],
+        "inputs": {"bench": {"path": str(bench), "sha256": sha256_path(bench)}},
+        "timings": {
+            "total_seconds": summary["seconds"],
+            "steps": [d["sequence"]["seconds"] for d in documents],
         },
-    )
-    run.write_json(
-        "manifest.json",
-        {
-            "command": "sequence",
-            "model": str(model),
-            "method": method,
-            "chain": [str(model), *(d["sequence"]["run"] for d in documents)],
-            "requests": [
-                {"step": r.index, "split": r.split, "people": list(r.people)} for r in slices
-            ],
-            "oracles": [d["sequence"]["oracle"] for d in documents],
-            "inputs": {"bench": {"path": str(bench), "sha256": sha256_path(bench)}},
-            "versions": package_versions(),
-            "timings": {
-                "total_seconds": summary["seconds"],
-                "steps": [d["sequence"]["seconds"] for d in documents],
-            },
-            "peak_rss_mb": round(peak_rss_mb(), 1),
-        },
-    )
-    _relocate(run.staging, run.out)
-    summary = json.loads(run.path("results.json").read_text())
-    summary["out"] = str(run.publish())
+    }
+    out = run.finish(summary, config, manifest, relocate=True)
+    summary = json.loads((out / "results.json").read_text())
+    summary["out"] = str(out)
     return summary

@@ -1,0 +1,56 @@
+"""The ``obliviate`` command line: thin typer commands over ``obliviate.api``.
+
+``app`` holds the commands (``bench``, ``training`` and ``evaluation`` register theirs on
+it); ``main`` is the console script. Errors a user can fix print one line and exit with
+status 2.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import NoReturn
+
+from obliviate.cli import bench, evaluation, training  # noqa: F401 (they register commands)
+from obliviate.cli.app import app
+from obliviate.errors import ObliviateError
+from obliviate.progress import console
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """Console-script entry point: user errors become one line and exit status 2."""
+    try:
+        app()
+    except ObliviateError as exc:
+        message = " ".join(str(exc).split())
+        console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+        _exit(2)
+    except KeyboardInterrupt:
+        console.print(
+            "interrupted; nothing was published. Re-run with --resume to continue.",
+            highlight=False,
+        )
+        _exit(130)
+    except SystemExit as done:  # typer ends every command with one
+        if isinstance(done.code, str):
+            console.print(done.code, highlight=False)
+        _exit(1 if isinstance(done.code, str) else done.code or 0)
+    _exit(0)
+
+
+def _exit(code: int) -> NoReturn:
+    """Exit with ``code``. A process of a distributed launch leaves its process group and
+    ends at once, without the interpreter's teardown: there gloo's threads could still be
+    joinable when C++'s static destructors run, and abort a run that had succeeded
+    ("terminate called without an active exception", seen in CI after a resumed FSDP run).
+    Everything a run writes is closed and renamed into place before this point."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from obliviate.train.distributed import leave_process_group
+
+        leave_process_group()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

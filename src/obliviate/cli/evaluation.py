@@ -1,0 +1,278 @@
+"""``obliviate eval``, ``audit``, ``chat``, ``report``, ``methods`` and ``demo``."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import fields
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from obliviate import options as o
+from obliviate.cli.app import app, stdout
+from obliviate.cli.params import (
+    AUDIT_OPTIONS,
+    EVAL_OPTIONS,
+    BaseModelOpt,
+    BenchOpt,
+    ConfigOpt,
+    EvalPrecisionOpt,
+    ForgetOpt,
+    GuardOpt,
+    HoldoutOpt,
+    MaxPerSplitOpt,
+    ModelOpt,
+    OracleOpt,
+    OutOpt,
+    OverwriteOpt,
+    RetainOpt,
+    SplitOpt,
+    TargetOpt,
+    given_options,
+    merge_settings,
+    opt,
+    require,
+)
+from obliviate.errors import ObliviateError
+from obliviate.progress import console
+
+
+@app.command()
+def methods() -> None:
+    """List the unlearning methods and their hyper-parameters."""
+    from obliviate.methods import METHODS
+
+    table = Table("method", "what it does", "hyper-parameters (default)")
+    for name, cls in sorted(METHODS.items()):
+        params = ", ".join(f"{f.name}={f.default}" for f in fields(cls)) or "—"
+        table.add_row(name, cls.summary, params)
+    stdout.print(table)
+
+
+@app.command("eval")
+def evaluate(
+    model: ModelOpt = None,
+    bench: BenchOpt = None,
+    split: SplitOpt = None,
+    oracle: OracleOpt = None,
+    target: TargetOpt = None,
+    forget: ForgetOpt = None,
+    retain: Annotated[Path | None, typer.Option(help="Your own retain records.")] = None,
+    holdout: HoldoutOpt = None,
+    max_per_split: MaxPerSplitOpt = None,
+    precision: EvalPrecisionOpt = None,
+    guard: GuardOpt = None,
+    judge: Annotated[
+        Path | None,
+        typer.Option(
+            help="Behaviour benchmark: a local HF sequence-classification model to judge "
+            "responses (default: the marker rule, see docs/behaviour.md)."
+        ),
+    ] = None,
+    judge_label: Annotated[str | None, opt(o.JUDGE_LABEL)] = None,
+    attacks: Annotated[
+        bool | None,
+        typer.Option(
+            "--attacks/--no-attacks",
+            help="Behaviour benchmark: also the harmful rates under the in-context and "
+            "jailbreak attacks (about 8× the harmful requests' generation time).",
+        ),
+    ] = None,
+    verbmem_prompt_tokens: Annotated[int | None, opt(o.VERBMEM_PROMPT_TOKENS)] = None,
+    verbmem_new_tokens: Annotated[int | None, opt(o.VERBMEM_NEW_TOKENS)] = None,
+    out: OutOpt = None,
+    overwrite: OverwriteOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Evaluate --model (with --oracle and --target) on forget, retain, neighbors, holdout, world.
+
+    Writes results.json (per-split accuracy, prob, rouge_l, truth_ratio; forget quality,
+    model utility, membership inference, privleak, cost) to --out. With passages to
+    forget ({"id", "text"} records in --forget, or the benchmark's <split>.text.jsonl),
+    also MUSE's verbmem, knowmem, privleak and verdicts (results.json "text"). On a
+    behaviour benchmark (bench make --kind behaviour): harmful rates, over-refusal and
+    utility against --target instead (results.json "behaviour"; --attacks adds the
+    in-context and jailbreak attacks).
+    """
+    from obliviate import api
+    from obliviate.data.behaviour import is_behaviour_bench
+    from obliviate.evaluate.text import TextSettings
+    from obliviate.report.terminal import (
+        TEXT_TABLE_ROWS,
+        behaviour_table,
+        guard_table,
+        results_table,
+    )
+
+    s = merge_settings(config, locals() | {"config": None})
+    require(s, "model", "out")
+    if s.get("bench") is not None and is_behaviour_bench(s["bench"]):
+        result = api.evaluate_behaviour(
+            s["model"],
+            s["out"],
+            bench=s["bench"],
+            attacks=bool(s.get("attacks")),
+            overwrite=s["overwrite"],
+            **given_options(s, "target", "judge", "judge_label", "max_per_split", "precision"),
+        )
+        stdout.print(behaviour_table(result))
+        stdout.print(
+            f"results written to [bold]{result['out']}/results.json[/bold] and report.html"
+        )
+        return
+    if s.get("judge") is not None:
+        raise ObliviateError("--judge needs a behaviour benchmark (bench make --kind behaviour)")
+    if s.get("attacks"):
+        raise ObliviateError(
+            "eval --attacks needs a behaviour benchmark; attack facts with `obliviate audit`"
+        )
+    counts = {
+        "prompt_tokens": s.get("verbmem_prompt_tokens"),
+        "continuation_tokens": s.get("verbmem_new_tokens"),
+    }
+    result = api.evaluate(
+        s["model"],
+        s["out"],
+        overwrite=s["overwrite"],
+        text_settings=TextSettings(**{k: v for k, v in counts.items() if v is not None}),
+        **given_options(s, *EVAL_OPTIONS),
+    )
+    stdout.print(results_table(result))
+    if "text" in result:
+        stdout.print(results_table(result, rows=TEXT_TABLE_ROWS, title="text (MUSE)"))
+    if "guard" in result:
+        stdout.print(guard_table(result["guard"]))
+    stdout.print(f"results written to [bold]{result['out']}/results.json[/bold]")
+
+
+@app.command()
+def audit(
+    model: ModelOpt = None,
+    bench: BenchOpt = None,
+    split: SplitOpt = None,
+    oracle: OracleOpt = None,
+    target: TargetOpt = None,
+    attacks: Annotated[str | None, opt(o.ATTACKS)] = None,
+    forget: ForgetOpt = None,
+    retain: RetainOpt = None,
+    holdout: HoldoutOpt = None,
+    budget: Annotated[str | None, opt(o.BUDGET)] = None,
+    relearn_steps: Annotated[int | None, opt(o.RELEARN_STEPS)] = None,
+    relearn_lr: Annotated[float | None, opt(o.RELEARN_LR)] = None,
+    relearn_precision: Annotated[str | None, opt(o.RELEARN_PRECISION)] = None,
+    seed: Annotated[int | None, opt(o.AUDIT_SEED)] = None,
+    max_per_split: Annotated[
+        int | None, typer.Option(help="Attack at most this many records per split.")
+    ] = None,
+    precision: EvalPrecisionOpt = None,
+    guard: GuardOpt = None,
+    no_cache: Annotated[
+        bool,
+        typer.Option(
+            "--no-cache", help="Attack the oracle and target again, not from an earlier audit."
+        ),
+    ] = False,
+    out: OutOpt = None,
+    overwrite: OverwriteOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Attack --model (and --oracle and --target identically) to bring the forgotten back.
+
+    Attacks: relearn, in_context, quantize, paraphrase, multihop, crosslingual, jailbreak,
+    format, clues, probe, tamper, diff. Writes results.json (attacks.<name>: accuracy
+    before/after, recovery, uplift_vs_oracle; audit.worst_uplift_vs_oracle) and
+    report.html to --out.
+    """
+    from obliviate import api
+    from obliviate.report.terminal import audit_table, guard_table
+
+    s = merge_settings(config, locals() | {"config": None})
+    require(s, "model", "out")
+    result = api.audit(
+        s["model"],
+        s["out"],
+        overwrite=s["overwrite"],
+        use_cache=not s["no_cache"],
+        **given_options(s, *AUDIT_OPTIONS),
+    )
+    stdout.print(audit_table(result))
+    if "guard" in result:
+        stdout.print(guard_table(result["guard"]))
+    stdout.print(f"results written to [bold]{result['out']}/results.json[/bold]")
+
+
+@app.command()
+def chat(
+    model: ModelOpt = None,
+    guard: GuardOpt = None,
+    bench: Annotated[
+        Path | None, typer.Option(help="Benchmark whose forget split the guard protects.")
+    ] = None,
+    split: SplitOpt = None,
+    forget: ForgetOpt = None,
+    retain: RetainOpt = None,
+    max_new_tokens: Annotated[int, opt(o.CHAT_NEW_TOKENS)] = o.CHAT_NEW_TOKENS.default,
+) -> None:
+    """Talk to --model (behind --guard) in the terminal; /reset starts over, /exit ends."""
+    from obliviate import api
+    from obliviate.models.loader import load_model
+    from obliviate.workflows.chat import ChatSession
+
+    if model is None:
+        raise ObliviateError("missing --model; see --help")
+    built = None
+    if guard is not None:
+        splits = api.evaluation_splits(bench, split or o.SPLIT.default, forget, retain, None)
+        built = api.build_guard(guard, splits)
+    session = ChatSession(load_model(model), built, max_new_tokens)
+    interactive = sys.stdin.isatty()
+    console.print(f"chatting with [bold]{model}[/bold]" + (f" behind {guard}" if guard else ""))
+    while True:
+        if interactive:
+            console.print("[bold]you>[/bold] ", end="")
+        line = sys.stdin.readline()
+        if not line or line.strip() == "/exit":
+            break
+        if line.strip() == "/reset":
+            session.turns.clear()
+            continue
+        if line.strip():
+            stdout.print(session.respond(line.strip()), highlight=False, markup=False)
+
+
+@app.command()
+def report(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories with a results.json.")],
+    out: Annotated[Path, opt(o.REPORT_OUT, "--out", "-o")] = Path(o.REPORT_OUT.default),
+) -> None:
+    """Write one self-contained HTML report (plots embedded) and a Markdown summary."""
+    from obliviate.report import write_report
+
+    html, markdown = write_report(runs, out)
+    stdout.print(f"report: [bold]{html}[/bold]\nsummary: [bold]{markdown}[/bold]")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, opt(o.DEMO_OUT, "--out", "-o")] = Path(o.DEMO_OUT.default),
+    model: BaseModelOpt = o.BASE_MODEL.default,
+    method: Annotated[str, opt(o.DEMO_METHOD)] = o.DEMO_METHOD.default,
+    seed: Annotated[int, opt(o.DEMO_SEED)] = o.DEMO_SEED.default,
+    people: Annotated[int, opt(o.PEOPLE)] = o.PEOPLE.default,
+    text: Annotated[
+        bool,
+        typer.Option(
+            "--text", help="The text scenario: target, oracle and unlearning on passages."
+        ),
+    ] = False,
+) -> None:
+    """Run the whole story: benchmark, target and oracle fine-tunes, unlearning, evaluation."""
+    from obliviate import api
+    from obliviate.report.terminal import results_table
+
+    results = api.demo(out=out, model=model, method=method, seed=seed, people=people, text=text)
+    stdout.print(results_table(results, main="unlearned"))
+    stdout.print(f"report: [bold]{results['report']}[/bold]")
+    stdout.print(f"run directory: [bold]{results['out']}[/bold]")

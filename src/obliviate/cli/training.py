@@ -1,0 +1,250 @@
+"""``obliviate finetune``, ``unlearn`` and ``sequence``: the commands that train."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from obliviate import options as o
+from obliviate.cli.app import app, stdout
+from obliviate.cli.params import (
+    AdversarialOpt,
+    BaseModelOpt,
+    BatchOpt,
+    ChunkTokensOpt,
+    CompileOpt,
+    ConfigOpt,
+    EpochsOpt,
+    GradAccumOpt,
+    GradientCheckpointingOpt,
+    GroupByLengthOpt,
+    LocalizeOpt,
+    LoraOpt,
+    LrOpt,
+    MaxPerSplitOpt,
+    MaxStepsOpt,
+    MethodOpt,
+    ModelOpt,
+    OptimizerOpt,
+    OutOpt,
+    OverwriteOpt,
+    ParamOpt,
+    PrecisionOpt,
+    ResumeOpt,
+    SeedOpt,
+    chunking,
+    describe,
+    given_options,
+    merge_settings,
+    method_params_from,
+    opt,
+    require,
+    train_config_from,
+)
+from obliviate.train.config import FINETUNE_DEFAULTS, TrainConfig
+
+
+@app.command(
+    help="Fine-tune a model on records (loss on answers only): makes a target or an oracle.\n\n"
+    f"Defaults: {describe(FINETUNE_DEFAULTS)}. Cached by a hash of (model, data, settings)."
+)
+def finetune(
+    model: BaseModelOpt = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Records file (JSONL/CSV/TOFU JSON/.txt), folder of .txt files or benchmark dir."
+        ),
+    ] = None,
+    text: Annotated[
+        bool,
+        typer.Option(
+            "--text", help="With a benchmark dir: train on its passages (full.text.jsonl)."
+        ),
+    ] = False,
+    chunk_tokens: ChunkTokensOpt = None,
+    out: OutOpt = None,
+    epochs: EpochsOpt = None,
+    max_steps: MaxStepsOpt = None,
+    lr: LrOpt = None,
+    batch_size: BatchOpt = None,
+    seed: SeedOpt = None,
+    lora: LoraOpt = None,
+    localize: LocalizeOpt = None,
+    optimizer: OptimizerOpt = None,
+    grad_accum: GradAccumOpt = None,
+    precision: PrecisionOpt = None,
+    gradient_checkpointing: GradientCheckpointingOpt = None,
+    group_by_length: GroupByLengthOpt = None,
+    compile: CompileOpt = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not reuse or store.")] = False,
+    overwrite: OverwriteOpt = False,
+    resume: ResumeOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    from obliviate import api
+
+    s = merge_settings(config, locals() | {"config": None})
+    require(s, "data", "out")
+    result = api.finetune(
+        s.get("model", o.BASE_MODEL.default),
+        s["data"],
+        s["out"],
+        train_config_from(s, FINETUNE_DEFAULTS),
+        overwrite=s["overwrite"],
+        resume=s["resume"],
+        use_cache=not s["no_cache"],
+        text=s["text"],
+        **chunking(s),
+    )
+    if api.processes().is_main_process:  # in a distributed run the main process reports
+        stdout.print(f"fine-tuned model written to {result.out}")
+
+
+@app.command(
+    help="Unlearn the --forget records from --model with --method, keeping --retain.\n\n"
+    f"Defaults: {describe(TrainConfig())} over the forget set. The source model is never "
+    "modified; the result goes to --out/model."
+)
+def unlearn(
+    model: ModelOpt = None,
+    forget: Annotated[
+        Path | None, typer.Option(help="Records to forget (a file, or a folder of .txt files).")
+    ] = None,
+    retain: Annotated[Path | None, typer.Option(help="Records to keep (retain term).")] = None,
+    chunk_tokens: ChunkTokensOpt = None,
+    method: MethodOpt = None,
+    param: ParamOpt = None,
+    out: OutOpt = None,
+    epochs: EpochsOpt = None,
+    max_steps: MaxStepsOpt = None,
+    lr: LrOpt = None,
+    batch_size: BatchOpt = None,
+    seed: SeedOpt = None,
+    lora: LoraOpt = None,
+    localize: LocalizeOpt = None,
+    optimizer: OptimizerOpt = None,
+    adversarial: AdversarialOpt = None,
+    grad_accum: GradAccumOpt = None,
+    precision: PrecisionOpt = None,
+    gradient_checkpointing: GradientCheckpointingOpt = None,
+    group_by_length: GroupByLengthOpt = None,
+    compile: CompileOpt = None,
+    overwrite: OverwriteOpt = False,
+    resume: ResumeOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    from obliviate import api
+
+    s = merge_settings(config, locals() | {"config": None, "param": None})
+    require(s, "model", "forget", "method", "out")
+    result = api.unlearn(
+        s["model"],
+        s["forget"],
+        s.get("retain"),
+        s["method"],
+        s["out"],
+        train_config_from(s),
+        method_params=method_params_from(s, param),
+        overwrite=s["overwrite"],
+        resume=s["resume"],
+        **chunking(s),
+    )
+    if not api.processes().is_main_process:
+        return  # in a distributed run the main process reports
+    for key, what in (
+        ("primary_answer_logprob", "answers'"),
+        ("primary_text_logprob", "passages'"),
+    ):
+        figure = result.results[key]
+        if figure["before"] is not None:
+            stdout.print(
+                f"forget {what} mean log-prob {figure['before']:.3f} → {figure['after']:.3f}"
+            )
+    stdout.print(f"model written to {result.out}")
+
+
+@app.command()
+def sequence(
+    model: ModelOpt = None,
+    bench: Annotated[
+        Path | None, typer.Option(help="Benchmark directory (obliviate bench make [--forget25]).")
+    ] = None,
+    method: MethodOpt = None,
+    requests: Annotated[
+        str | None,
+        typer.Option(
+            help="Nested forget splits, smallest first: forget01,forget05,forget10[,forget25]. "
+            "Request k removes the people of split k that no earlier request removed."
+        ),
+    ] = None,
+    text: Annotated[
+        bool, typer.Option("--text", help="Unlearn the people's passages (MUSE's setting).")
+    ] = False,
+    oracles: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated models retrained without each request's split, one per "
+            "request (default: fine-tuned from --model's own recipe, and cached)."
+        ),
+    ] = None,
+    param: ParamOpt = None,
+    max_per_split: MaxPerSplitOpt = None,
+    eval_precision: Annotated[str | None, opt(o.EVAL_PRECISION, "--eval-precision")] = None,
+    chunk_tokens: ChunkTokensOpt = None,
+    out: OutOpt = None,
+    epochs: EpochsOpt = None,
+    max_steps: MaxStepsOpt = None,
+    lr: LrOpt = None,
+    batch_size: BatchOpt = None,
+    seed: SeedOpt = None,
+    lora: LoraOpt = None,
+    grad_accum: GradAccumOpt = None,
+    precision: PrecisionOpt = None,
+    overwrite: OverwriteOpt = False,
+    resume: ResumeOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Unlearn deletion requests one after another from --model (a fine-tuned target),
+    evaluating after each against an oracle retrained without everyone removed so far.
+
+    Writes --out/step-1, step-2, ... (run directories; each manifest names the model it
+    started from and its request) and --out/results.json, summary.md, sequence.png.
+    Training options are every step's (unlearn's defaults).
+    """
+    from obliviate import api
+    from obliviate.report.sequence import slice_table, step_table
+
+    s = merge_settings(config, locals() | {"config": None, "param": None})
+    require(s, "model", "bench", "method", "requests", "out")
+    given = s.get("oracles")
+    if isinstance(given, str):
+        given = [spec.strip() for spec in given.split(",") if spec.strip()]
+    result = api.sequence(
+        s["model"],
+        s["bench"],
+        s["method"],
+        s["requests"],
+        s["out"],
+        text=s["text"],
+        oracles=given,
+        config=train_config_from(s),
+        method_params=method_params_from(s, param),
+        overwrite=s["overwrite"],
+        resume=s["resume"],
+        **given_options(s, "max_per_split"),
+        **({"precision": s["eval_precision"]} if s.get("eval_precision") else {}),
+        **chunking(s),
+    )
+    for title, (header, rows) in (
+        (f"{result['method']}: requests in sequence", step_table(result)),
+        ("KnowMem of each request's people, model ≤ or > the step's oracle", slice_table(result)),
+    ):
+        table = Table(*header, title=title)
+        for row in rows:
+            table.add_row(*row)
+        stdout.print(table)
+    stdout.print(f"results written to [bold]{result['out']}/results.json[/bold]")

@@ -1,0 +1,25 @@
+"""How a model's answer is compared with the gold answer: normalised text, whole words.
+
+Evaluation's accuracy, every attack's recovery and the guard's filters judge answers the
+same way, so the comparison lives below all of them.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCTUATION = str.maketrans({c: " " for c in string.punctuation})
+
+
+def normalize_answer(text: str) -> str:
+    """Lower-case, punctuation and articles removed, whitespace collapsed (SQuAD-style)."""
+    text = _ARTICLES.sub(" ", text.lower().translate(_PUNCTUATION))
+    return " ".join(text.split())
+
+
+def answer_matches(gold: str, generated: str) -> bool:
+    """The generated text contains the normalised gold answer as whole words."""
+    gold_n, generated_n = normalize_answer(gold), normalize_answer(generated)
+    return bool(gold_n) and f" {gold_n} " in f" {generated_n} "

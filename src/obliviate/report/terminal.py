@@ -1,0 +1,151 @@
+"""The tables the command line prints (rich): results, MUSE's text figures, the audit,
+the guard and the behaviour figures.
+
+Their rows are figures of the registry (``evaluate/figures.py``): the headings, arrows and
+number formats are those of the HTML and Markdown report and of the sequence tables.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from obliviate.evaluate.figures import MISSING, cell, figure, format_value, heading, lookup
+
+#: The rows of the results table (figure keys), one column per model.
+TABLE_ROWS: tuple[str, ...] = (
+    "forget_accuracy",
+    "forget_prob",
+    "forget_quality",
+    "model_utility",
+    "retain_accuracy",
+    "neighbors_accuracy",
+    "world_accuracy",
+    "minkpp_auc",
+    "privleak",
+    "seconds",
+)
+
+#: MUSE's figures and verdicts, shown when the evaluation had passages to forget.
+TEXT_TABLE_ROWS: tuple[str, ...] = (
+    "verbmem",
+    "knowmem_forget",
+    "knowmem_retain",
+    "text_privleak",
+    "no_verbmem",
+    "no_knowmem",
+    "no_privleak",
+    "utility_preserved",
+)
+
+#: The rows of the behaviour table, read from the behaviour block of the model and the target.
+BEHAVIOUR_ROWS: tuple[str, ...] = (
+    "harmful_rate_train",
+    "harmful_rate_unseen",
+    "in_context_train",
+    "in_context_unseen",
+    "jailbreak_train",
+    "jailbreak_unseen",
+    "over_refusal",
+    "normal_ppl",
+    "normal_ppl_ratio",
+    "output_similarity",
+)
+
+
+def results_table(
+    results: dict[str, Any],
+    main: str = "model",
+    rows: tuple[str, ...] = TABLE_ROWS,
+    title: str = "",
+) -> Table:
+    """A results document as a table: one row per figure of ``rows``, one column per model."""
+    references = results.get("reference", {})
+    entries = {
+        "target": references.get("target"),
+        main: results,
+        "oracle": references.get("oracle"),
+    }
+    entries = {name: entry for name, entry in entries.items() if entry is not None}
+    table = Table(title=f"{results.get('method') or main} on {results['split']} {title}".strip())
+    table.add_column("figure")
+    for name in entries:
+        table.add_column(name, justify="right")
+    cached = results.get("cached", {})
+    for fig in map(figure, rows):
+        cells = [
+            "cached" if fig.path[0] == "cost" and cached.get(name) else cell(fig, entry)
+            for name, entry in entries.items()
+        ]
+        table.add_row(heading(fig), *cells)
+    return table
+
+
+def audit_table(results: dict[str, Any]) -> Table:
+    """One row per attack (its worst variant): accuracy after the attack, recovery, uplift."""
+    accuracy, recovery, uplift = map(figure, ("attack_accuracy", "recovery", "uplift_vs_oracle"))
+    table = Table(title=f"audit of {results.get('method') or 'model'} on {results['split']}")
+    table.add_column("attack")
+    table.add_column("worst variant")
+    for column in (f"model {accuracy.label}", f"oracle {accuracy.label}"):
+        table.add_column(column, justify="right")
+    table.add_column(heading(recovery), justify="right")
+    table.add_column(heading(uplift), justify="right")
+    for name, entry in results["attacks"].items():
+        if "skipped" in entry:
+            table.add_row(name, f"skipped: {entry['skipped']}", "", "", "", "")
+            continue
+        variant = entry["variants"][entry["worst_variant"]]
+        model, oracle = variant["model"], variant.get("oracle")
+        before = format_value(accuracy, lookup(model, ("before", "accuracy")))
+        table.add_row(
+            name,
+            entry["worst_variant"],
+            f"{before} → {cell(accuracy, model)}",
+            cell(accuracy, oracle) if oracle else MISSING,
+            cell(recovery, entry),
+            cell(uplift, entry),
+        )
+    worst = results.get("worst_case")
+    if worst:
+        table.caption = f"worst case: {worst['attack']} ({worst['variant']})"
+    return table
+
+
+def guard_table(guard: dict[str, Any]) -> Table:
+    """Leak rates (forget questions still answered) and false refusals behind a guard."""
+    components = ", ".join(guard["config"]["components"])
+    table = Table(title=f"behind the guard ({components})")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key in ("leak_rate", "false_refusal_rate"):
+        rates = figure(key)
+        for name, value in (lookup(guard, rates.path) or {}).items():
+            table.add_row(f"{rates.label}: {name}", format_value(rates, value))
+    latency = figure("added_latency_ms")
+    if lookup(guard, latency.path) is not None:
+        table.add_row(latency.label, cell(latency, guard))
+    return table
+
+
+def behaviour_table(results: dict[str, Any]) -> Table:
+    """Harmful rates, over-refusal and utility of the model, and of the target beside it."""
+    figures = results["behaviour"]
+    table = Table(title=f"behaviour of {results.get('method') or 'model'}")
+    table.add_column("figure")
+    table.add_column("model", justify="right")
+    table.add_column("target", justify="right")
+    before = figures.get("original", {})
+    for fig in map(figure, BEHAVIOUR_ROWS):
+        values = [lookup(entry, fig.path) for entry in (figures, before)]
+        if fig.path[0] == "attacks" and all(v is None for v in values):
+            continue  # evaluated without --attacks
+        table.add_row(heading(fig), *(format_value(fig, v) for v in values))
+    judge = figures["judge"]
+    table.caption = "judge: " + (
+        f"{judge['path']} ({judge['harmful_label']})"
+        if "path" in judge
+        else f"at least {judge['min_markers']} markers of the requested item"
+    )
+    return table

@@ -1,0 +1,116 @@
+"""``obliviate demo``: the whole story on one model — benchmark, target and oracle
+fine-tunes, unlearning, evaluation — with the model's recipe (``obliviate/recipes``)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from obliviate.cache import cache_root
+from obliviate.data.bench import make_benchmark
+from obliviate.data.loaders import load_records, save_records
+from obliviate.data.replay_questions import REPLAY_QUESTIONS
+from obliviate.data.scenario import bench_passages, bench_splits, scenario_files
+from obliviate.evaluate.suite import evaluate_models, results_document
+from obliviate.options import BASE_MODEL, DEMO_METHOD, DEMO_OUT, DEMO_SEED, PEOPLE, SPLIT
+from obliviate.progress import say
+from obliviate.report import write_report
+from obliviate.rundir import RunDir, sha256_path
+from obliviate.train.config import TrainConfig
+from obliviate.train.recipes import load_recipe
+from obliviate.workflows.training import finetune, self_replay_records, unlearn
+
+
+def demo(
+    out: str | Path = DEMO_OUT.default,
+    model: str = BASE_MODEL.default,
+    method: str = DEMO_METHOD.default,
+    seed: int = DEMO_SEED.default,
+    people: int = PEOPLE.default,
+    split: str = SPLIT.default,
+    finetune_config: TrainConfig | None = None,
+    unlearn_config: TrainConfig | None = None,
+    max_eval_per_split: int = 100,
+    text: bool = False,
+) -> dict[str, Any]:
+    """The whole story on one model: benchmark → target and oracle → unlearn → evaluate.
+
+    Target and oracle fine-tunes are cached, so a second run only unlearns and evaluates.
+    With ``text``, target and oracle are fine-tuned on the people's passages and the
+    forget split's passages are unlearned (``scenario_files``); the same recipe serves.
+    ``out`` is replaced by each demo run (atomically).
+    """
+    started = time.perf_counter()
+    run = RunDir(out, overwrite=True)
+    bench = run.path("bench")
+    make_benchmark(bench, seed=seed, people=people)
+    files = scenario_files(bench, split, text)
+    recipe = load_recipe(model)
+    finetune_config = finetune_config or recipe.finetune
+    unlearn_config = unlearn_config or recipe.unlearn
+    replay = []
+    if recipe.replay:
+        say("replaying the base model's own answers to general questions during fine-tuning")
+        replay = self_replay_records(model, REPLAY_QUESTIONS)
+    target_data, oracle_data = run.path("train/target.jsonl"), run.path("train/oracle.jsonl")
+    save_records(target_data, load_records(files["full"]) + replay)
+    save_records(oracle_data, load_records(files["retain"]) + replay)
+    say("[bold]1/4[/bold] target: fine-tune on every fictitious person")
+    target = finetune(model, target_data, run.path("target"), finetune_config)
+    say("[bold]2/4[/bold] oracle: fine-tune on the retained people only (retrain gold standard)")
+    oracle = finetune(model, oracle_data, run.path("oracle"), finetune_config)
+    say(f"[bold]3/4[/bold] unlearn {split} from the target with {method}")
+    unlearned = unlearn(
+        str(target.out),
+        files["forget"],
+        files["retain"],
+        method,
+        run.path("unlearned"),
+        unlearn_config,
+        method_params=recipe.method_params.get(method),
+    )
+    say("[bold]4/4[/bold] evaluate target, unlearned model and oracle")
+    splits = bench_splits(bench, split, max_eval_per_split)
+    # The text scenario is judged by MUSE's figures on the passages as well.
+    passages = bench_passages(bench, split, max_eval_per_split) if text else None
+    evaluations = evaluate_models(
+        {"unlearned": unlearned.out, "target": target.out, "oracle": oracle.out},
+        splits,
+        passages=passages,
+        cache=cache_root(),
+    )
+    results = results_document(evaluations, main="unlearned", split=split)
+    results |= {"base_model": model, "total_seconds": round(time.perf_counter() - started, 2)}
+    config = {
+        "command": "demo",
+        "model": model,
+        "method": method,
+        "seed": seed,
+        "people": people,
+        "split": split,
+        "text": text,
+        "finetune": asdict(finetune_config),
+        "unlearn": asdict(unlearn_config),
+        "method_params": recipe.method_params.get(method, {}),
+        "max_eval_per_split": max_eval_per_split,
+    }
+    manifest = {
+        "command": "demo",
+        "seed": seed,
+        "timings": {
+            "total_seconds": round(time.perf_counter() - started, 2),
+            "target_seconds": round(target.seconds, 2),
+            "target_cached": target.cached,
+            "oracle_seconds": round(oracle.seconds, 2),
+            "oracle_cached": oracle.cached,
+            "unlearn_seconds": round(unlearned.seconds, 2),
+            "eval_seconds": {k: round(v.eval_seconds, 2) for k, v in evaluations.items()},
+        },
+        "inputs": {"bench": sha256_path(bench)},
+    }
+    results["out"] = str(run.finish(results, config, manifest, report=write_report))
+    results["report"] = str(Path(results["out"]) / "report.html")
+    results["cached"] = {"target": target.cached, "oracle": oracle.cached}
+    return results

@@ -1,0 +1,89 @@
+"""``obliviate eval``: the model (and the oracle and target, sharing the work) on every
+split of the scenario, into one run directory."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from obliviate.data.scenario import evaluation_passages, evaluation_splits
+from obliviate.evaluate.suite import evaluate_models, guard_figures, results_document
+from obliviate.evaluate.text import TextSettings
+from obliviate.guard.guard import build_guard
+from obliviate.models.precision import check_precision
+from obliviate.options import EVAL_PRECISION, SPLIT
+from obliviate.progress import say
+from obliviate.report import write_report
+from obliviate.rundir import RunDir, sha256_path
+
+
+def evaluate(
+    model: str,
+    out: str | Path,
+    *,
+    bench: str | Path | None = None,
+    split: str = SPLIT.default,
+    oracle: str | None = None,
+    target: str | None = None,
+    forget: str | Path | None = None,
+    retain: str | Path | None = None,
+    holdout: str | Path | None = None,
+    max_per_split: int | None = None,
+    precision: str = EVAL_PRECISION.default,
+    guard: str | Path | None = None,
+    overwrite: bool = False,
+    text_settings: TextSettings | None = None,
+) -> dict[str, Any]:
+    """Evaluate ``model`` (and the oracle and target, sharing the work) into run dir ``out``.
+
+    With ``guard`` (components or a YAML file, see ``obliviate.guard``) the model is
+    evaluated behind it, and ``results.json`` gains a ``guard`` part. With forget
+    passages (``evaluation_passages``), it gains ``text``: MUSE's figures, measured as
+    ``text_settings`` say. Writes ``results.json`` (see ``docs/evaluation.md``),
+    ``report.html`` and ``report.md``.
+    """
+    check_precision(precision)
+    started = time.perf_counter()
+    splits = evaluation_splits(bench, split, forget, retain, holdout, max_per_split)
+    passages = evaluation_passages(bench, split, forget, retain, holdout, max_per_split)
+    text_settings = text_settings or TextSettings()
+    built = build_guard(guard, splits) if guard is not None else None
+    run = RunDir(out, overwrite=overwrite)
+    models = {"model": model, "target": target, "oracle": oracle}
+    models = {name: spec for name, spec in models.items() if spec is not None}
+    evaluations = evaluate_models(
+        models,
+        splits,
+        on_model=lambda n: say(f"evaluating {n}"),
+        precision=precision,
+        guards={"model": built} if built else None,
+        passages=passages,
+        text_settings=text_settings,
+    )
+    document = results_document(evaluations, main="model", split=split)
+    if built is not None:
+        document["guard"] = guard_figures(evaluations["model"], built)
+    inputs = {"bench": bench, "forget": forget, "retain": retain, "holdout": holdout}
+    inputs = {k: v for k, v in inputs.items() if v is not None}
+    config = {
+        "command": "eval",
+        "models": models,
+        "split": split,
+        "max_per_split": max_per_split,
+        "precision": precision,
+        "guard": None if guard is None else str(guard),
+    }
+    config |= {"text": asdict(text_settings)} if "text" in document else {}
+    config |= {k: str(v) for k, v in inputs.items()}
+    manifest = {
+        "command": "eval",
+        "models": models,
+        "inputs": {k: {"path": str(v), "sha256": sha256_path(v)} for k, v in inputs.items()},
+        "splits": {k: len(v) for k, v in splits.items()},
+        "passages": {k: len(v) for k, v in passages.items()},
+        "timings": {"total_seconds": round(time.perf_counter() - started, 2)},
+    }
+    document["out"] = str(run.finish(document, config, manifest, report=write_report))
+    return document

@@ -1,0 +1,143 @@
+"""Recipes as data: the shipped YAML recipes are the demo's recipes, value for value, and a
+recipe file with a wrong key or value is refused in one line naming the file and key."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from obliviate.errors import ObliviateError
+from obliviate.train.config import TrainConfig
+from obliviate.train.recipes import Recipe, available_recipes, load_recipe, recipe_from_file
+
+SMOLLM2 = Recipe(
+    finetune=TrainConfig(epochs=7, lr=2e-4, batch_size=16, warmup_ratio=0.05, group_by_length=True),
+    unlearn=TrainConfig(epochs=8, lr=2e-5, batch_size=8, scheduler="constant"),
+    replay=True,
+    method_params={"grad_diff": {"retain_weight": 3.0}},
+)
+TINY = Recipe(
+    finetune=TrainConfig(epochs=30, lr=3e-3, batch_size=16, warmup_ratio=0.05, precision="fp32"),
+    unlearn=TrainConfig(epochs=5, lr=5e-4, batch_size=8, precision="fp32"),
+    replay=False,
+)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "mine.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_shipped_recipes_are_smollm2_and_tiny() -> None:
+    assert available_recipes() == ["smollm2", "tiny"]
+
+
+def test_smollm2_recipe_is_the_demos() -> None:
+    assert load_recipe("smollm2") == SMOLLM2
+
+
+def test_tiny_recipe_is_the_demos() -> None:
+    assert load_recipe("tiny") == TINY
+
+
+def test_a_model_without_a_recipe_gets_smollm2s() -> None:
+    assert load_recipe("runs/my-model") == SMOLLM2
+    assert load_recipe("HuggingFaceTB/SmolLM2-360M-Instruct") == SMOLLM2
+
+
+def test_recipes_serialise_as_the_python_ones_did() -> None:
+    """Whole numbers stay ints (``epochs: 7``, not 7.0): the fine-tune cache and the
+    manifests key on the values' JSON."""
+    for name, expected in (("smollm2", SMOLLM2), ("tiny", TINY)):
+        loaded = load_recipe(name)
+        for part in ("finetune", "unlearn"):
+            assert json.dumps(asdict(getattr(loaded, part))) == json.dumps(
+                asdict(getattr(expected, part))
+            )
+
+
+def test_a_number_in_exponent_spelling_loads_as_a_number(tmp_path: Path) -> None:
+    """PyYAML reads ``2e-4`` (no dot) as a string; the recipe reads it as the number."""
+    recipe = recipe_from_file(
+        write(
+            tmp_path,
+            "finetune: {lr: 2e-4, max_steps: 1e3, weight_decay: '0.01'}\n"
+            "unlearn: {epochs: 2.5}\nreplay: false\n",
+        )
+    )
+    assert recipe.finetune.lr == 2e-4
+    assert isinstance(recipe.finetune.lr, float)
+    assert recipe.finetune.max_steps == 1000
+    assert isinstance(recipe.finetune.max_steps, int)
+    assert recipe.finetune.weight_decay == 0.01
+    assert recipe.unlearn.epochs == 2.5
+    assert recipe.method_params == {}
+
+
+def test_a_users_file_equal_to_a_shipped_one_loads_the_same(tmp_path: Path) -> None:
+    text = (Path(__file__).parents[1] / "src/obliviate/recipes/tiny.yaml").read_text()
+    assert recipe_from_file(write(tmp_path, text)) == TINY
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("finetune: {lrr: 2e-4}\nunlearn: {}\nreplay: true\n", "finetune.lrr"),
+        ("finetune: {}\nunlearn: {}\nreplay: true\nreplays: 1\n", "replays"),
+        ("finetune: {}\nunlearn: {}\nreplay: true\nmethod_params: {npo: {bta: 1}}\n", "bta"),
+        ("finetune: {}\nunlearn: {}\nreplay: true\nmethod_params: {nop: {}}\n", "nop"),
+    ],
+)
+def test_an_unknown_key_is_refused_in_one_line(tmp_path: Path, text: str, key: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ObliviateError) as error:
+        recipe_from_file(path)
+    message = str(error.value)
+    assert "\n" not in message
+    assert str(path) in message
+    assert f"'{key}'" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "wanted"),
+    [
+        ("finetune: {lr: fast}\nunlearn: {}\nreplay: true\n", "finetune.lr", "a number"),
+        ("finetune: {}\nunlearn: {batch_size: 8.5}\nreplay: true\n", "unlearn.batch_size", "whole"),
+        ("finetune: {lora: 1}\nunlearn: {}\nreplay: true\n", "finetune.lora", "true or false"),
+        ("finetune: {scheduler: 3}\nunlearn: {}\nreplay: true\n", "finetune.scheduler", "string"),
+        ("finetune: {lr: .inf}\nunlearn: {}\nreplay: true\n", "finetune.lr", "a number"),
+        ("finetune: {}\nunlearn: {}\nreplay: maybe\n", "replay", "true or false"),
+        ("finetune: [7]\nunlearn: {}\nreplay: true\n", "finetune", "mapping"),
+    ],
+)
+def test_a_wrong_type_is_refused_in_one_line(
+    tmp_path: Path, text: str, key: str, wanted: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ObliviateError) as error:
+        recipe_from_file(path)
+    message = str(error.value)
+    assert "\n" not in message
+    assert str(path) in message
+    assert f"{key} must be" in message
+    assert wanted in message
+
+
+def test_a_value_trainconfig_refuses_is_refused_naming_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "finetune: {}\nunlearn: {precision: fp8}\nreplay: true\n")
+    with pytest.raises(ObliviateError, match=r"mine\.yaml, unlearn: --precision must be"):
+        recipe_from_file(path)
+
+
+def test_a_recipe_must_say_whether_to_replay(tmp_path: Path) -> None:
+    with pytest.raises(ObliviateError, match="lacks 'replay'"):
+        recipe_from_file(write(tmp_path, "finetune: {}\nunlearn: {}\n"))
+
+
+def test_a_missing_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ObliviateError, match="does not exist"):
+        recipe_from_file(tmp_path / "none.yaml")
