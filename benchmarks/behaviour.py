@@ -62,10 +62,15 @@ FINETUNE_RECIPES = {
     "smollm2": TrainConfig(epochs=5, lr=2e-4, batch_size=16, warmup_ratio=0.05),
     "tiny": load_recipe("tiny").finetune,
 }
-UNLEARN_RECIPES = {
-    "smollm2": {"epochs": 4, "lr": 2e-5, "batch_size": 8, "scheduler": "constant", "seed": 0},
-    "tiny": {"epochs": 5, "lr": 5e-4, "batch_size": 8, "precision": "fp32", "seed": 0},
-}
+UNLEARN_RECIPES = {  # over the model's recipe; min_steps 0: these epochs alone
+    "smollm2": {
+        "epochs": 4, "lr": 2e-5, "batch_size": 8, "scheduler": "constant", "seed": 0,
+        "min_steps": 0,
+    },
+    "tiny": {
+        "epochs": 5, "lr": 5e-4, "batch_size": 8, "precision": "fp32", "seed": 0, "min_steps": 0,
+    },
+}  # fmt: skip
 SIZES = {"tiny": 6}
 RUNS = {
     "sku": ("sku", ["select_scale=true"]),
@@ -92,6 +97,7 @@ def unlearn(name: str, target: Path, bench: Path, out: Path, config: Path) -> di
             sys.executable, "-m", "obliviate", "unlearn", "--model", str(target),
             "--forget", str(bench / "harmful_train.jsonl"), "--retain", str(bench / "normal.jsonl"),
             "--method", method, "--out", str(out), "--config", str(config), "--overwrite",
+            "--allow-weak",  # the table shows how far each method forgot
         ]  # fmt: skip
         for param in params:
             command += ["--param", param]

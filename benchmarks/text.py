@@ -19,11 +19,10 @@ import argparse
 from pathlib import Path
 
 import yaml
-from methods import unlearn  # the same one-process-per-method unlearning (benchmarks/)
+from methods import demo_schedule, unlearn  # one process per method, as methods.py
 
 from obliviate import api
 from obliviate.evaluate.suite import evaluate_models, results_document
-from obliviate.train.recipes import load_recipe
 
 COLUMNS = (
     "model", "verbmem", "knowmem forget", "knowmem retain", "privleak",
@@ -54,10 +53,8 @@ def main() -> None:
     demo = args.work / "demo"
     if not (demo / "results.json").is_file():
         api.demo(out=demo, model=args.model, text=True)
-    recipe = load_recipe(args.model).unlearn
     config = args.work / "unlearn.yaml"
-    schedule = {k: getattr(recipe, k) for k in ("epochs", "lr", "batch_size", "seed", "scheduler")}
-    config.write_text(yaml.safe_dump(schedule))
+    config.write_text(yaml.safe_dump(demo_schedule(args.model)))
 
     bench = demo / "bench"
     forget, retain = bench / "forget10.text.jsonl", bench / "retain90.text.jsonl"

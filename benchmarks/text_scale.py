@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from methods import demo_schedule  # the demo's schedule, each method's lr from the recipe
 
 from obliviate import api
 from obliviate.data.bench import make_benchmark
@@ -34,11 +35,8 @@ from obliviate.data.loaders import load_records
 from obliviate.evaluate.suite import evaluate_models, results_document
 from obliviate.report.growth import Panel, Series, growth_plot
 from obliviate.report.sequence import markdown_table
-from obliviate.train.recipes import load_recipe
 from obliviate.workflows.sequence import headline, retrained_oracle, target_recipe
 
-#: Where a method's learning rate differs from the demo's schedule (as in text.py).
-LEARNING_RATES = {"rmu": 5e-4}
 VERDICTS = ("no_verbmem", "no_knowmem", "no_privleak", "utility_preserved")
 COLUMNS = (
     "size", "people", "verbmem", "verbmem oracle", "knowmem forget", "knowmem forget oracle",
@@ -62,10 +60,8 @@ def prepare(model: str, work: Path, demo: Path | None) -> tuple[Path, Path, Path
     for name in ("full.text.jsonl", "full.jsonl"):
         if (bench / name).read_bytes() != (demo / "bench" / name).read_bytes():
             sys.exit(f"{bench / name} differs from the demo's; make both with this version")
-    recipe = load_recipe(model).unlearn
     config = work / "unlearn.yaml"
-    schedule = {k: getattr(recipe, k) for k in ("epochs", "lr", "batch_size", "seed", "scheduler")}
-    config.write_text(yaml.safe_dump(schedule))
+    config.write_text(yaml.safe_dump(demo_schedule(model)))
     return demo / "target", bench, config
 
 
@@ -77,9 +73,8 @@ def unlearn(method: str, target: Path, bench: Path, split: str, out: Path, confi
             "--forget", str(bench / f"{split}.text.jsonl"),
             "--retain", str(bench / f"{api.retain_split_for(split)}.text.jsonl"),
             "--method", method, "--out", str(out), "--config", str(config), "--overwrite",
+            "--allow-weak",  # the table shows how far each size forgot
         ]  # fmt: skip
-        if method in LEARNING_RATES:
-            command += ["--lr", str(LEARNING_RATES[method])]
         if subprocess.run(command).returncode != 0:
             sys.exit(f"{method} on {split}: unlearning failed (see above)")
     return json.loads((out / "manifest.json").read_text())["cost"]["seconds"]

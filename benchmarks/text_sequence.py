@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for text_scale, beside this file
-from text_scale import LEARNING_RATES, prepare
+from text_scale import prepare
 
 
 def main() -> None:
@@ -42,10 +42,8 @@ def main() -> None:
         sys.executable, "-m", "obliviate", "sequence", "--model", str(target),
         "--bench", str(bench), "--method", args.method, "--requests", args.requests, "--text",
         "--config", str(config), "--max-per-split", str(args.max_per_split),
-        "--eval-precision", args.precision, "--out", str(out), "--overwrite",
+        "--eval-precision", args.precision, "--out", str(out), "--overwrite", "--allow-weak",
     ]  # fmt: skip
-    if args.method in LEARNING_RATES:
-        command += ["--lr", str(LEARNING_RATES[args.method])]
     if subprocess.run(command).returncode != 0:
         sys.exit("the sequence failed (see above)")
     print((out / "summary.md").read_text())

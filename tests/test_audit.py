@@ -307,7 +307,7 @@ def test_tamper_on_retained_facts_brings_ga_forgotten_facts_back_step_by_step(
     assert entry["settings"]["precision"] == "bf16"
     variant = entry["variants"]["retain"]
     curve = list(variant["model"]["curve"].values())
-    assert list(variant["model"]["curve"]) == [8, 16, 64]
+    assert list(variant["model"]["curve"]) == ["8", "16", "64"]  # as results.json keys
     assert curve == sorted(curve)  # monotone in steps
     assert curve[-1] > variant["model"]["before"]["accuracy"] + 0.3
     # The oracle never had the facts: the same fine-tune teaches it none of them.

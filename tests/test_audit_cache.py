@@ -27,7 +27,7 @@ def test_oracle_and_target_are_attacked_once_for_every_model(
 
     first = audit(models, forget, holdout, cache)
     assert first["cost"]["cached"] == {}
-    assert len(list((cache / "attacks").glob("*.pkl"))) == 2 * len(ATTACKS)
+    assert len(list((cache / "attacks").glob("*.json"))) == 2 * len(ATTACKS)
 
     again = audit(models, forget, holdout, cache)
     assert again["cost"]["cached"] == {"oracle": ATTACKS, "target": ATTACKS}

@@ -25,7 +25,7 @@ def test_an_unchanged_model_is_read_back_and_a_change_misses(
     models = {"target": tiny_target, "oracle": tiny_oracle}
     first = evaluate_models(models, splits(bench_dir), cache=cache)
     assert not any(e.cached for e in first.values())
-    assert len(list((cache / "evaluations").glob("*.pkl"))) == 2
+    assert len(list((cache / "evaluations").glob("*.json"))) == 2
 
     again = evaluate_models(models, splits(bench_dir), cache=cache)
     assert all(e.cached for e in again.values())

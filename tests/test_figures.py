@@ -140,12 +140,35 @@ def test_terminal_table_and_report_summary_write_each_figure_alike():
         assert summary[key] == show(key, lookup(RESULTS, figure(key).path))
 
 
+def test_the_terminal_table_leaves_out_tofus_utility_when_no_model_has_it():
+    console = Console(file=io.StringIO(), width=200)
+    bare = {k: v for k, v in RESULTS.items() if k != "model_utility"}
+    console.print(results_table(bare | {"model_utility_neighbors": 0.5}))
+    text = console.file.getvalue()
+    assert "model utility (neighbours) ↑" in text and "model utility ↑" not in text
+    assert "KS statistic ↓" in text and "forget n ↑" in text
+
+
+def test_the_papers_figures_are_registered_per_split_and_whole_run():
+    for metric in ("knowmem", "truth_ratio_prob_mean", "exact_memorization", "extraction_strength"):
+        assert metric in METRICS and set(SPLIT_FIGURES[metric]) >= {"forget", "retain"}
+        assert SPLIT_FIGURES[metric]["forget"].better == "lower"
+    assert figure("real_authors_prob_normalized").path == (
+        "splits",
+        "real_authors",
+        "prob_normalized",
+    )
+    for key in ("model_utility_neighbors", "privleak_minkpp", "text_privleak_minkpp"):
+        assert figure(key).meaning
+    assert figure("forget_quality_n").path == ("forget_quality_n", "model")
+
+
 def test_sequence_step_table_reads_the_registry():
     headline = {
         "forget_accuracy": 0.25,
         "knowmem_forget": 0.3,
         "knowmem_retain": 0.8,
-        "model_utility": 0.6,
+        "model_utility_neighbors": 0.6,
         "forget_quality": 0.5,
         "privleak": 0.1,
         "verdicts": {"no_verbmem": True, "no_knowmem": False},
@@ -165,6 +188,7 @@ def test_sequence_step_table_reads_the_registry():
     table = {row[0]: row[1:] for row in rows}
     assert header == ["figure", "target", "1: forget05"]
     assert table["forget accuracy ↓"] == ["25.0 %", "25.0 %"]
+    assert table["model utility (neighbours) ↑"] == ["0.600", "0.600"]
     assert table["knowmem forget, oracle"] == ["—", "0.300"]
     assert table["privleak, passages → 0"] == ["+0.100", "+0.100"]
     assert table["no verbatim memorisation"] == ["✓", "✓"]

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from obliviate.data.answers import normalize_answer
 from obliviate.data.records import Probe, Record
 from obliviate.evaluate.metrics import METRICS, ProbeAnswer, SplitOutputs, answer_matches
 from obliviate.evaluate.mia import TokenStats
@@ -94,3 +95,49 @@ def test_a_split_without_wrong_answers_has_no_truth_ratio() -> None:
     out.perturbed = [[], []]
     assert METRICS["truth_ratio"](out) is None
     assert METRICS["prob_normalized"](out) is None
+
+
+def test_answers_are_normalised_as_squad_does() -> None:
+    """SQuAD deletes punctuation (it does not turn it into a space), then drops articles."""
+    assert normalize_answer("The 1,000-page Book!") == "1000page book"
+    assert answer_matches("1,000", "It sold 1000 copies.")
+    assert answer_matches("Jean-Paul Sartre", "It was Jean-Paul Sartre.")
+    assert not answer_matches("Jean-Paul Sartre", "It was Jean Paul Sartre.")
+    assert answer_matches("the Hague", "In The Hague, of course")
+
+
+def test_knowmem_is_muses_rouge_l_f1() -> None:
+    # a: "hamburg" in a 5-word answer: precision 1/5, recall 1 → F1 1/3;
+    # b: LCS "engineer": precision 1/4 ("bo is an engineer"), recall 1/2 → F1 1/3
+    assert figures()["knowmem"] == pytest.approx((1 / 3 + 1 / 3) / 2)
+
+
+def test_truth_ratio_prob_mean_is_the_correct_share_on_every_split() -> None:
+    # R = e^2.5 and e^-1 (as above): R / (1 + R) each, the same on forget and retain
+    share = (1 / (1 + math.exp(-2.5)) + 1 / (1 + math.exp(1.0))) / 2
+    assert figures("retain")["truth_ratio_prob_mean"] == pytest.approx(share)
+    assert figures("forget")["truth_ratio_prob_mean"] == pytest.approx(share)
+
+
+def hits(*flags: bool, logprob: float = -1.0) -> TokenStats:
+    """An answer whose tokens are the model's argmax where ``flags`` say, then its EOS."""
+    n = len(flags) + 1
+    return TokenStats((logprob,) * n, (-1.0,) * n, (1.0,) * n, "x", (*flags, True))
+
+
+def test_exact_memorization_and_extraction_strength_as_open_unlearning_computes_them() -> None:
+    """EM: the share of answer tokens the model predicts. ES: 1 - k/n, k the fewest gold
+    tokens to give before the argmax continues with the rest; open-unlearning looks no
+    further than k = n - 1, so an answer with no token right still scores 1/n. The
+    closing end-of-turn token is left out of both, as open-unlearning leaves it."""
+    out = outputs()
+    out.answer = [hits(True, False, True, True), hits(False, False)]
+    figures = {name: METRICS[name](out) for name in ("exact_memorization", "extraction_strength")}
+    assert figures["exact_memorization"] == pytest.approx((3 / 4 + 0 / 2) / 2)
+    # a: the last two tokens follow from the first two (k = 2 of 4) → 1/2; b: k = 1 of 2 → 1/2
+    assert figures["extraction_strength"] == pytest.approx((1 / 2 + 1 / 2) / 2)
+    out.answer = [hits(True, True, True), hits(False, True)]
+    assert METRICS["extraction_strength"](out) == pytest.approx((1 + 1 / 2) / 2)
+    out.answer = [stats(-1.0), stats(-2.0)]  # scored without the argmax flags
+    assert METRICS["exact_memorization"](out) is None
+    assert METRICS["extraction_strength"](out) is None

@@ -7,6 +7,7 @@ import zlib
 
 import numpy as np
 import pytest
+import torch
 
 from obliviate.evaluate.mia import (
     ATTACKS,
@@ -229,3 +230,99 @@ def test_roc_points_needs_both_classes():
 def test_privleak_rejects_an_undefined_ratio_or_a_non_auc(auc_model, auc_oracle, message):
     with pytest.raises(ValueError, match=message):
         privleak(auc_model, auc_oracle)
+
+
+# ------------------------------------------------ PrivLeak as the evaluation computes it
+
+
+def _evaluation(name: str, members: list[TokenStats], nonmembers: list[TokenStats]):
+    """A model's forget (members) and holdout (non-members) answers, scored by the registry."""
+    from obliviate.data.records import Record
+    from obliviate.evaluate.metrics import SplitOutputs
+    from obliviate.evaluate.runner import score_split
+    from obliviate.evaluate.suite import ModelEvaluation
+
+    splits = {}
+    for split, stats in (("forget", members), ("holdout", nonmembers)):
+        records = [
+            Record(id=f"{split}-{i}", prompt=f"q{i}?", answer="a") for i in range(len(stats))
+        ]
+        outputs = SplitOutputs(split, records, ["a"] * len(stats), stats, stats, [[]] * len(stats))
+        splits[split] = score_split(outputs)
+    return ModelEvaluation(name, name, splits, eval_seconds=0.0, eval_peak_rss_mb=0.0)
+
+
+def _five(*logprobs: float, z: float = 0.0) -> TokenStats:
+    """Five tokens whose Min-K%++ z-score is ``z`` at each (mu = log p - z, sigma 1)."""
+    return _stats(logprobs, mu=[lp - z for lp in logprobs], sigma=[1.0] * 5)
+
+
+def test_privleak_is_muses_min_k_at_0_4_on_a_hand_built_auc_pair():
+    """The model's members and non-members are built so that Min-K% at k = 0.4 (the mean
+    of the 2 lowest of 5 log-probs) ranks 3 of the 4 member/non-member pairs right (AUC
+    0.75), Min-K% at k = 0.2 (the lowest) none (AUC 0) and Min-K%++ none (members z = 0,
+    non-members z = 1: AUC 0); the oracle is at chance (0.5) under every attack.
+
+    MUSE's PrivLeak, in MUSE's orientation (AUC' = 1 - AUC): (0.25 - 0.5) / 0.5 = -0.5, a
+    model that still gives its forget set away; Min-K%++ would say (1 - 0.5) / 0.5 = +1."""
+    from obliviate.evaluate.suite import results_document
+
+    members = [_five(0, 0, 0, -0.2, -1.5), _five(0, 0, 0, -0.4, -1.6)]  # k=.4: -0.85, -1.0
+    nonmembers = [_five(*[-1.2] * 5, z=1.0), _five(*[-0.9] * 5, z=1.0)]  # -1.2, -0.9
+    model = _evaluation("model", members, nonmembers)
+    oracle = _evaluation(
+        "oracle", [_five(*[-1.0] * 5), _five(*[-2.0] * 5)], [_five(*[-1.5] * 5)] * 2
+    )
+    document = results_document({"model": model, "oracle": oracle}, "model", "forget10")
+    assert document["privleak_aucs"] == {"privleak": 0.75, "privleak_minkpp": 0.0}
+    assert document["reference"]["oracle"]["privleak_aucs"] == {
+        "privleak": 0.5,
+        "privleak_minkpp": 0.5,
+    }
+    assert document["privleak"] == pytest.approx(-0.5)
+    assert document["privleak_minkpp"] == pytest.approx(1.0)
+    assert document["mia"]["mink_auc"] == 0.0  # the mia table's Min-K% is at k = 0.2
+    assert document["reference"]["oracle"]["privleak"] == 0.0
+
+
+# ------------------------------------------------------------- the scoring pass's figures
+
+
+class _Head(torch.nn.Module):
+    """An output layer that returns fixed logits, some of them -inf (a banned entry)."""
+
+    def __init__(self, logits: torch.Tensor) -> None:
+        super().__init__()
+        self.logits = logits
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.logits[: hidden.shape[0]]
+
+
+def test_minkpp_mu_and_sigma_are_finite_when_a_logit_is_minus_infinity():
+    """p log p is 0 where p = 0 (its limit), not 0 · -inf = NaN: mu and sigma are those of
+    the entries that have probability."""
+    from obliviate.evaluate.model_outputs import _token_stats
+
+    inf = math.inf
+    logits = torch.tensor([[0.0, math.log(3.0), -inf, -inf], [1.0, 1.0, 1.0, -inf]])
+    hidden = torch.zeros(1, 2, 8)
+    labels = torch.tensor([[1, 0]])
+    picked, mu, sigma, greedy, counts = _token_stats(_Head(logits), hidden, labels)
+    # first position: p = (1/4, 3/4); second: p = 1/3 each of three
+    p = torch.tensor([0.25, 0.75])
+    expected_mu = float((p * p.log()).sum())
+    expected_var = float((p * p.log().square()).sum()) - expected_mu**2
+    assert torch.isfinite(mu).all() and torch.isfinite(sigma).all()
+    assert mu.tolist() == pytest.approx([expected_mu, math.log(1 / 3)])
+    assert sigma.tolist() == pytest.approx([math.sqrt(expected_var), 0.0], abs=1e-6)
+    assert picked.tolist() == pytest.approx([math.log(0.75), math.log(1 / 3)])
+    assert greedy.tolist() == [True, True] and counts == [2]  # a three-way tie: argmax is 0
+    stats = TokenStats(picked.tolist(), mu.tolist(), sigma.tolist(), "x", greedy.tolist())
+    assert all(math.isfinite(s) for s in attack_scores([stats])["minkpp"])
+
+
+def test_token_stats_greedy_has_one_flag_per_token_or_none():
+    assert _stats([-1.0, -2.0]).greedy == ()
+    with pytest.raises(ValueError, match="greedy"):
+        TokenStats((-1.0, -2.0), (-1.0, -1.0), (1.0, 1.0), "x", greedy=(True,))

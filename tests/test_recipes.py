@@ -1,28 +1,50 @@
-"""Recipes as data: the shipped YAML recipes are the demo's recipes, value for value, and a
-recipe file with a wrong key or value is refused in one line naming the file and key."""
+"""Recipes as data: the shipped YAML recipes are the demo's and ``obliviate unlearn``'s
+defaults, value for value, and a recipe file with a wrong key or value is refused in one
+line naming the file and key."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
 
 from obliviate.errors import ObliviateError
 from obliviate.train.config import TrainConfig
-from obliviate.train.recipes import Recipe, available_recipes, load_recipe, recipe_from_file
+from obliviate.train.recipes import (
+    MethodRecipe,
+    Recipe,
+    available_recipes,
+    load_recipe,
+    recipe_from_file,
+)
 
 SMOLLM2 = Recipe(
     finetune=TrainConfig(epochs=7, lr=2e-4, batch_size=16, warmup_ratio=0.05, group_by_length=True),
-    unlearn=TrainConfig(epochs=8, lr=2e-5, batch_size=8, scheduler="constant"),
+    unlearn=TrainConfig(epochs=8, lr=2e-5, batch_size=8, scheduler="constant", min_steps=32),
     replay=True,
-    method_params={"grad_diff": {"retain_weight": 3.0}},
+    default_method="grad_diff",
+    methods={
+        "grad_diff": MethodRecipe(params={"retain_weight": 3.0}),
+        "rmu": MethodRecipe(train={"lr": 5e-4}),
+    },
 )
 TINY = Recipe(
     finetune=TrainConfig(epochs=30, lr=3e-3, batch_size=16, warmup_ratio=0.05, precision="fp32"),
-    unlearn=TrainConfig(epochs=5, lr=5e-4, batch_size=8, precision="fp32"),
+    unlearn=TrainConfig(epochs=5, lr=5e-4, batch_size=8, precision="fp32", min_steps=32),
     replay=False,
+    default_method="grad_diff",
+    methods={
+        method: MethodRecipe(train={"lr": lr})
+        for method, lr in (
+            ("ga", 2e-4),
+            ("ceu", 1e-4),
+            ("satimp", 2e-3),
+            ("rmu", 3e-3),
+            ("dpo_idk", 2e-3),
+        )
+    },
 )
 
 
@@ -42,6 +64,25 @@ def test_smollm2_recipe_is_the_demos() -> None:
 
 def test_tiny_recipe_is_the_demos() -> None:
     assert load_recipe("tiny") == TINY
+
+
+def test_the_demo_schedules_are_unchanged() -> None:
+    """The demo unlearns with the recipe's epochs alone (min_steps 0): the schedule its
+    figures were measured with (smollm2: 8 epochs at lr 2e-5, batch 8, constant)."""
+    assert replace(load_recipe("smollm2").unlearn, min_steps=0) == TrainConfig(
+        epochs=8, lr=2e-5, batch_size=8, scheduler="constant"
+    )
+    assert replace(load_recipe("tiny").unlearn, min_steps=0) == TrainConfig(
+        epochs=5, lr=5e-4, batch_size=8, precision="fp32"
+    )
+    assert load_recipe("smollm2").method_params("grad_diff") == {"retain_weight": 3.0}
+
+
+def test_a_methods_entry_goes_over_the_shared_schedule() -> None:
+    recipe = load_recipe("smollm2")
+    assert recipe.unlearn_config("rmu") == replace(recipe.unlearn, lr=5e-4)
+    assert recipe.unlearn_config("npo") == recipe.unlearn
+    assert recipe.method_params("npo") == {}
 
 
 def test_a_model_without_a_recipe_gets_smollm2s() -> None:
@@ -75,7 +116,8 @@ def test_a_number_in_exponent_spelling_loads_as_a_number(tmp_path: Path) -> None
     assert isinstance(recipe.finetune.max_steps, int)
     assert recipe.finetune.weight_decay == 0.01
     assert recipe.unlearn.epochs == 2.5
-    assert recipe.method_params == {}
+    assert recipe.methods == {}
+    assert recipe.default_method == "grad_diff"
 
 
 def test_a_users_file_equal_to_a_shipped_one_loads_the_same(tmp_path: Path) -> None:
@@ -88,8 +130,18 @@ def test_a_users_file_equal_to_a_shipped_one_loads_the_same(tmp_path: Path) -> N
     [
         ("finetune: {lrr: 2e-4}\nunlearn: {}\nreplay: true\n", "finetune.lrr"),
         ("finetune: {}\nunlearn: {}\nreplay: true\nreplays: 1\n", "replays"),
-        ("finetune: {}\nunlearn: {}\nreplay: true\nmethod_params: {npo: {bta: 1}}\n", "bta"),
-        ("finetune: {}\nunlearn: {}\nreplay: true\nmethod_params: {nop: {}}\n", "nop"),
+        ("finetune: {}\nunlearn: {}\nreplay: true\nmethods: {npo: {params: {bta: 1}}}\n", "bta"),
+        ("finetune: {}\nunlearn: {}\nreplay: true\nmethods: {nop: {}}\n", "nop"),
+        (
+            "finetune: {}\nunlearn: {}\nreplay: true\nmethods: {npo: {trian: {}}}\n",
+            "methods.npo.trian",
+        ),
+        (
+            "finetune: {}\nunlearn: {}\nreplay: true\nmethods: {rmu: {train: {lrr: 1}}}\n",
+            "methods.rmu.train.lrr",
+        ),
+        ("finetune: {}\nunlearn: {}\nreplay: true\ndefault_method: npoo\n", "npoo"),
+        ("finetune: {}\nunlearn: {}\nreplay: true\nmethod_params: {}\n", "method_params"),
     ],
 )
 def test_an_unknown_key_is_refused_in_one_line(tmp_path: Path, text: str, key: str) -> None:

@@ -67,7 +67,8 @@ def evaluation(
         "split": "forget10",
         "splits": figures,
         "forget_quality": quality,
-        "model_utility": utility,
+        "model_utility": None,  # TOFU's: evaluated without Real Authors and World Facts
+        "model_utility_neighbors": utility,
         "mia": {f"{a}_auc": 0.5 + member_shift / 5 for a in ("loss", "zlib", "mink", "minkpp")},
         "mia_scores": scores,
         "privleak": member_shift / 5 / 0.5 if quality is not None else None,
@@ -135,10 +136,27 @@ def test_markdown_summary_compares_each_run_with_its_target(runs: list[Path], tm
     summary = md_path.read_text()
 
     assert "| model | method | forget accuracy ↓ | forget prob ↓ | forget quality ↑ |" in summary
-    assert "- npo: forget quality 0.420, model utility 0.95 × target" in summary
-    assert "- grad_diff: forget quality 0.0300, model utility 0.66 × target" in summary
-    assert "- simnpo: forget quality —, model utility 0.98 × target" in summary
+    assert "- npo: forget quality 0.420, model utility (neighbours) 0.95 × target" in summary
+    assert "- grad_diff: forget quality 0.0300, model utility (neighbours) 0.66 × target" in summary
+    assert "- simnpo: forget quality —, model utility (neighbours) 0.98 × target" in summary
     assert summary.count("\n| ") == 1 + 5  # header and five models
+    # TOFU's model utility needs Real Authors and World Facts: no column without them
+    assert "| model utility ↑ |" not in summary and "model utility (neighbours) ↑" in summary
+
+
+def test_tofus_model_utility_and_forget_quality_details_when_the_run_has_them(tmp_path: Path):
+    run = evaluation("runs/tofu", 0.1, 0.5, 0.42, 0.2, 9, method="npo")
+    run |= {"model_utility": 0.6, "forget_quality_ks": 0.125, "forget_quality_target": 2e-5}
+    run["forget_quality_n"] = {"model": 40, "oracle": 40}
+    target = TARGET | {"model_utility": 0.64}
+    run["reference"] = {"target": target, "oracle": ORACLE}
+    _, md_path = write_report([make_run(tmp_path, "tofu", run)], tmp_path / "report.html")
+    summary = md_path.read_text()
+    assert "| model utility ↑ | model utility (neighbours) ↑ |" in summary
+    assert (
+        "- tofu: forget quality 0.420 (n = 40 vs 40 oracle; KS 0.125; the target's 2.00e-05), "
+        "model utility 0.94 × target"
+    ) in summary
 
 
 def test_run_without_mia_scores_or_examples_still_reports(tmp_path: Path):
@@ -149,8 +167,9 @@ def test_run_without_mia_scores_or_examples_still_reports(tmp_path: Path):
     assert page.count("<img") == 1  # only the per-split bars have figures to draw
     assert "No per-example membership-inference scores" in page
     assert "No forget examples" in page
-    assert "bare: forget quality —, model utility — (no target utility to compare)" in (
-        md_path.read_text()
+    assert (
+        "bare: forget quality —, model utility (neighbours) — (no target utility to compare)"
+        in (md_path.read_text())
     )
 
 
@@ -164,7 +183,7 @@ def test_distinct_targets_are_named_after_their_runs(tmp_path: Path):
     summary = md_path.read_text()
 
     assert "| *target (a)* |" in summary and "| *target (b)* |" in summary
-    assert "- b: forget quality —, model utility 0.71 × target" in summary
+    assert "- b: forget quality —, model utility (neighbours) 0.71 × target" in summary
 
 
 def test_pareto_front_keeps_points_no_other_beats_on_both_axes():

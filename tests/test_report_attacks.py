@@ -188,7 +188,7 @@ def test_eval_and_audit_runs_render_together(
     assert "relearn" in attacks_section(page)
     assert page.index("<h2>Attacks</h2>") < page.index("<h2>Forget examples</h2>")
     markdown = md_path.read_text()
-    assert "- npo: forget quality 0.420, model utility 0.95 × target" in markdown
+    assert "- npo: forget quality 0.420, model utility (neighbours) 0.95 × target" in markdown
     assert "npo-audit: forget quality" not in markdown
     assert "| relearn | default | 0.410 | 0.050 | +0.350 |" in markdown
 

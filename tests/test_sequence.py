@@ -195,7 +195,7 @@ def test_the_figures_of_every_earlier_request_are_followed(sequence_run: dict) -
     steps = summary["steps"]
     assert [sorted(s["slices"]) for s in steps] == [["request-1"], ["request-1", "request-2"]]
     first = json.loads((sequence_run["out"] / "step-1" / "results.json").read_text())
-    target_knowmem = first["reference"]["target"]["splits"]["request-1"]["rouge_l"]
+    target_knowmem = first["reference"]["target"]["splits"]["request-1"]["knowmem"]
     for step in steps:
         assert step["figures"]["knowmem_retain"] is not None
         for figures in step["slices"].values():

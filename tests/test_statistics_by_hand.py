@@ -15,7 +15,9 @@ from obliviate.evaluate.statistics import (
     forget_quality,
     model_utility,
     normalized_answer_probability,
+    rouge_f1,
     rouge_recall,
+    truth_ratio_prob_mean,
     truth_ratio_score,
     truth_ratios,
 )
@@ -191,3 +193,22 @@ def test_rouge_recall_of_an_empty_gold_answer_is_zero():
 def test_rouge_recall_rejects_an_unknown_kind():
     with pytest.raises(ValueError, match="kind"):
         rouge_recall("a", "a", kind="rouge2")
+
+
+# ------------------------------------------------------------- the variants of other papers
+
+
+def test_truth_ratio_prob_mean_is_the_correct_share_of_the_pair():
+    # R = 1 (indifferent) -> 1/2; R = 3 -> 3/4; limits R = 0 -> 0 and R = inf -> 1
+    assert truth_ratio_prob_mean([1.0, 3.0]) == pytest.approx((0.5 + 0.75) / 2)
+    with np.errstate(all="raise"):
+        assert truth_ratio_prob_mean([0.0, math.inf]) == 0.5
+
+
+def test_rouge_f1_is_muses_unstemmed_f_measure():
+    # "1980" against 5 words: precision 1/5, recall 1, F1 = 2 * (1/5) / (6/5) = 1/3
+    assert rouge_f1("1980", "He was born in 1980.") == pytest.approx(1 / 3)
+    assert rouge_recall("1980", "He was born in 1980.") == 1.0
+    # no stemmer: "novels" is not "novel"; with TOFU's stemmer it is
+    assert rouge_f1("novels", "novel") == 0.0
+    assert rouge_f1("novels", "novel", stemmer=True) == 1.0

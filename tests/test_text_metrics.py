@@ -13,10 +13,14 @@ from obliviate import api
 from obliviate.data.loaders import load_records, save_records
 from obliviate.data.records import Record
 from obliviate.errors import ObliviateError
+from obliviate.evaluate.metrics import SplitOutputs
 from obliviate.evaluate.mia import TokenStats
+from obliviate.evaluate.statistics import rouge_f1, rouge_recall
 from obliviate.evaluate.text import (
     TextFigures,
     TextSettings,
+    knowmem,
+    mink_auc,
     minkpp_auc,
     prepare_passages,
     run_passages,
@@ -42,6 +46,13 @@ def test_verbmem_is_the_mean_rouge_l_f1_of_the_continuations():
     continuations = ["the cat sat", "a quiet river runs"]
     assert verbmem(references, continuations) == pytest.approx((2 / 3 + 1) / 2)
     assert verbmem([], []) is None
+
+
+def test_verbmem_scores_without_a_stemmer_as_muse_does():
+    """MUSE's scorer has no Porter stemmer: "writes novels" is not "write novel" (TOFU's
+    stemmed ROUGE would count both words)."""
+    assert verbmem(["she writes novels"], ["she write novel"]) == pytest.approx(1 / 3)
+    assert rouge_f1("she writes novels", "she write novel", stemmer=True) == 1.0
 
 
 def test_verbatim_task_cuts_the_passage_at_the_prompt_tokens():
@@ -97,17 +108,42 @@ def test_a_model_that_reproduces_the_passages_has_verbmem_one():
     assert len(outputs.members) == 2 and outputs.nonmembers == []
 
 
+# ----------------------------------------------------------------------------- KnowMem
+
+
+def test_knowmem_is_muses_rouge_l_f1_not_the_recall():
+    """MUSE's KnowMem (and open-unlearning's rougeL_f1) is the F-measure: a wordy answer
+    holding the gold one scores 1/3 here, where the recall would be 1."""
+    assert rouge_recall("1980", "He was born in 1980.") == 1.0
+    assert rouge_f1("1980", "He was born in 1980.") == pytest.approx(1 / 3)
+    stats = TokenStats((-1.0,), (0.0,), (1.0,), "1980")
+    facts = SplitOutputs(
+        split="forget",
+        records=[
+            Record(id="a", prompt="When was Ada born?", answer="1980", meta={"person": "Ada"})
+        ],
+        generated=["He was born in 1980."],
+        answer=[stats],
+        paraphrased=[stats],
+        perturbed=[[]],
+    )
+    assert knowmem(facts, frozenset({"Ada"})) == pytest.approx(1 / 3)
+    assert knowmem(facts, frozenset({"Bo"})) is None
+
+
 # ----------------------------------------------------------------------------- PrivLeak
 
 
 def scored(*scores: float) -> list[TokenStats]:
-    """Passages of one token whose Min-K%++ score is the given number ((x - 0) / 1)."""
+    """Passages of one token whose Min-K% and Min-K%++ scores are the given number
+    (x, and (x - 0) / 1)."""
     return [TokenStats((s,), (0.0,), (1.0,), "passage") for s in scores]
 
 
-def figures(auc: float | None = None, **values: float) -> TextFigures:
+def figures(auc: float | None = None, minkpp: float | None = None, **values: float) -> TextFigures:
+    """A model's text figures with Min-K% AUC ``auc`` (PrivLeak's) and Min-K%++ AUC ``minkpp``."""
     defaults = {"verbmem": None, "knowmem_forget": None, "knowmem_retain": None}
-    return TextFigures(**(defaults | values), minkpp_auc=auc)
+    return TextFigures(**(defaults | values), minkpp_auc=minkpp, mink_auc=auc)
 
 
 def test_minkpp_auc_counts_the_member_nonmember_pairs_in_order():
@@ -128,8 +164,20 @@ def test_privleak_is_the_relative_gap_of_muse_aucs():
     assert text_privleak(figures(0.75), figures(1.0)) is None  # MUSE's oracle AUC 0
 
 
+def test_privleak_is_muses_min_k_and_min_k_plus_plus_has_its_own_name():
+    """PrivLeak reads the Min-K% AUC (MUSE's Min-40%); privleak_minkpp the Min-K%++ one."""
+    model, oracle = figures(0.75, minkpp=0.25), figures(0.5, minkpp=0.5)
+    assert text_privleak(model, oracle) == pytest.approx(-0.5)
+    assert text_privleak(model, oracle, "minkpp") == pytest.approx(0.5)
+    assert TextSettings().mink_k == 0.4 and TextSettings().minkpp_k == 0.2
+    # five tokens at k = 0.4: the mean of the two lowest; both members' pairs above the
+    # non-member's: (-1 + -2) / 2 = -1.5 and -1 against (-3 + -3) / 2 = -3
+    members = [TokenStats((-1, -2, 0, 0, 0), (0,) * 5, (1,) * 5, "p"), *scored(-1)]
+    assert mink_auc(members, [TokenStats((-3,) * 5, (0,) * 5, (1,) * 5, "h")], k=0.4) == 1.0
+
+
 def test_the_oracle_evaluated_as_the_model_has_privleak_zero():
-    oracle = figures(minkpp_auc(scored(2, 0.5, -1), scored(1, 0, -2), k=0.2))
+    oracle = figures(mink_auc(scored(2, 0.5, -1), scored(1, 0, -2), k=0.4))
     assert text_privleak(oracle, oracle) == 0.0
 
 
@@ -209,7 +257,8 @@ def text_scenario(bench_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 def test_eval_writes_the_text_figures_for_every_model(text_scenario: dict):
-    keys = {"verbmem", "knowmem_forget", "knowmem_retain", "privleak", "minkpp_auc", "verdicts"}
+    keys = {"verbmem", "knowmem_forget", "knowmem_retain", "privleak", "privleak_minkpp"}
+    keys |= {"mink_auc", "minkpp_auc", "verdicts"}
     for entry in (text_scenario, *text_scenario["reference"].values()):
         text = entry["text"]
         assert keys <= set(text)
@@ -217,7 +266,7 @@ def test_eval_writes_the_text_figures_for_every_model(text_scenario: dict):
         assert text["n"] == {"forget": 4, "retain": 36, "holdout": 8, "verbmem": 4}
     # KnowMem reuses the evaluation's answers: every forget fact is about a passage's person.
     assert text_scenario["text"]["knowmem_forget"] == pytest.approx(
-        text_scenario["splits"]["forget"]["rouge_l"]
+        text_scenario["splits"]["forget"]["knowmem"]
     )
     run = Path(text_scenario["out"])
     assert "Text (MUSE)" in (run / "report.html").read_text()
@@ -226,7 +275,7 @@ def test_eval_writes_the_text_figures_for_every_model(text_scenario: dict):
 
 def test_the_oracle_is_its_own_yardstick(text_scenario: dict):
     oracle = text_scenario["reference"]["oracle"]["text"]
-    assert oracle["privleak"] == 0.0
+    assert oracle["privleak"] == 0.0 and oracle["privleak_minkpp"] == 0.0
     assert [oracle["verdicts"][k] for k in ("no_verbmem", "no_knowmem", "no_privleak")] == [
         True,
         True,
@@ -238,7 +287,7 @@ def test_a_target_trained_on_the_passages_fails_the_forgetting_verdicts(text_sce
     text, oracle = text_scenario["text"], text_scenario["reference"]["oracle"]["text"]
     assert text["verbmem"] > oracle["verbmem"] + 0.2
     assert text["knowmem_forget"] > oracle["knowmem_forget"] + 0.2
-    assert text["minkpp_auc"] > oracle["minkpp_auc"]
+    assert text["mink_auc"] > oracle["mink_auc"]
     assert text["privleak"] < -0.05  # MUSE's orientation: still held is negative
     assert text["verdicts"] == {
         "no_verbmem": False,

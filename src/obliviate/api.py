@@ -46,6 +46,7 @@ from obliviate.workflows.training import (
     self_replay_records,
     unlearn,
 )
+from obliviate.workflows.tune import tune
 
 __all__ = [
     "FINETUNE_DEFAULTS",
@@ -69,5 +70,6 @@ __all__ = [
     "scenario_files",
     "self_replay_records",
     "sequence",
+    "tune",
     "unlearn",
 ]

@@ -44,6 +44,18 @@ BASE_MODEL = Option(
 )
 SPLIT = Option("split", "forget10", "Forget split of the benchmark.")
 MAX_PER_SPLIT = Option("max_per_split", None, "Evaluate at most this many records per split.")
+REAL_AUTHORS = Option(
+    "real_authors",
+    None,
+    "TOFU's Real Authors records (real_authors_perturbed.json); with --world-facts, "
+    "model_utility as TOFU computes it.",
+)
+WORLD_FACTS = Option(
+    "world_facts",
+    None,
+    "TOFU's World Facts records (world_facts_perturbed.json); with --real-authors, "
+    "model_utility as TOFU computes it.",
+)
 
 # -- how models are asked -------------------------------------------------------------------
 EVAL_PRECISION = Option(
@@ -84,6 +96,14 @@ BEHAVIOUR_NEW_TOKENS = Option("max_new_tokens", 64, "Longest response judged, in
 # -- chat -----------------------------------------------------------------------------------
 CHAT_NEW_TOKENS = Option("max_new_tokens", 128, "Longest answer, in tokens.")
 
+# -- unlearn --------------------------------------------------------------------------------
+ALLOW_WEAK = Option(
+    "allow_weak",
+    False,
+    "Publish the run even if the forget answers' mean log-prob did not fall by the margin "
+    "(or rose); the checks are recorded in results.json either way.",
+)
+
 # -- demo -----------------------------------------------------------------------------------
 DEMO_OUT = Option("out", "runs/demo", "Run directory (replaced by each demo run).")
 DEMO_METHOD = Option("method", "grad_diff", "Unlearning method.")
@@ -103,5 +123,58 @@ UNSEEN_SHARE = Option(
     "unseen_share", 1 / 3, "Share of the harmful prompts held out as harmful_unseen."
 )
 
+# -- tune -----------------------------------------------------------------------------------
+TUNE_METHODS = Option("method", "npo,grad_diff", "Methods to search, comma-separated.")
+TUNE_TRIALS = Option(
+    "trials",
+    20,
+    "Trials in the study in all: those of an earlier run (--resume) and of other machines "
+    "on the same --storage count.",
+)
+UTILITY_FLOOR = Option(
+    "utility_floor",
+    0.95,
+    "A trial is feasible when its model utility is at least this × the starting model's.",
+)
+TUNE_MAX_PER_SPLIT = Option(
+    "max_per_split", 40, "Evaluate each trial on at most this many records per split."
+)
+TUNE_STORAGE = Option(
+    "storage",
+    None,
+    "Optuna storage to share with other machines: sqlite:///PATH, a database URL, or a "
+    "journal file PATH (default: RUN/study.journal).",
+)
+TUNE_STUDY = Option(
+    "study", None, "Study name in the storage (default: --out's name); give machines the same."
+)
+TUNE_JOBS = Option("jobs", 1, "Run trials in this many processes at once on this machine.")
+TUNE_SEED = Option("seed", 0, "Seed of the sampler (worker k of --jobs adds k).")
+TUNE_LR_RANGE = Option(
+    "lr_range", None, "Learning rates searched, LOW,HIGH (default: the recipe's ÷ 5 to × 5)."
+)
+TUNE_EPOCHS_RANGE = Option(
+    "epochs_range", None, "Epochs searched, LOW,HIGH (default: half to twice the recipe's)."
+)
+TUNE_STEPS_RANGE = Option(
+    "steps_range", None, "Search optimizer steps, LOW,HIGH, instead of epochs."
+)
+TUNE_SEARCH = Option(
+    "search", None, "Also search: lora (LoRA rank), localize (the fraction of weights trained)."
+)
+HELD_OUT_SHARE = Option(
+    "held_out",
+    0.5,
+    "Your own data: the share of --forget tuned on (whole people where records name them).",
+)
+
 # -- report ---------------------------------------------------------------------------------
 REPORT_OUT = Option("out", "report.html", "HTML file to write (the Markdown goes beside it).")
+
+# -- safety ---------------------------------------------------------------------------------
+TRUST_REMOTE_CODE = Option(
+    "trust_remote_code",
+    False,
+    "Let transformers run the Python files of a model folder (auto_map in its config). Off: "
+    "such a model is refused, and nothing asks on standard input.",
+)

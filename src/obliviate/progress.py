@@ -60,3 +60,9 @@ def progress_bar(description: str, total: int) -> Iterator[Callable[..., None]]:
 def say(message: str) -> None:
     if not quiet():
         console.print(message)
+
+
+def warn(message: str) -> None:
+    """A warning on the terminal, shown even when quiet (once: by the main process)."""
+    if os.environ.get("RANK", "0") == "0":
+        console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)

@@ -1,14 +1,20 @@
 """The run directory: everything a run makes, written so it is never left half-written.
 
 A run works in a hidden staging directory next to ``--out`` (``.NAME.partial``), which
-also holds its checkpoints; only when everything is written is it renamed to ``--out``
-in one step. An interrupted or failed run leaves ``--out`` untouched and its staging
-directory ready for ``--resume``. In a distributed run one process (the main one) writes
-it; the others only know its paths.
+also holds its checkpoints; only when everything is written (and synced to the disk) is it
+renamed to ``--out`` in one step. An interrupted or failed run leaves ``--out`` untouched
+and its staging directory ready for ``--resume``. In a distributed run one process (the
+main one) writes it; the others only know its paths.
+
+A run directory belongs to one run: the run holds a lock (``.NAME.lock`` beside it) from
+start to publication, so a second run on the same ``--out`` fails at once, and publishing
+replaces only an earlier run directory (one with a ``manifest.json``), and only with
+``--overwrite``: whatever else appeared at ``--out`` is left alone.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -16,13 +22,16 @@ import platform
 import resource
 import shutil
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import yaml
+from filelock import FileLock, Timeout
 
 from obliviate.errors import ObliviateError
 
@@ -42,22 +51,45 @@ class RunDir:
         self.staging = self.out.parent / f".{self.out.name}.partial"
         self.writer = writer
         self.started = time.perf_counter()
+        self._lock: FileLock | None = None
         if not writer:
             return
-        if self.out.exists() and not overwrite:
+        if self.out.exists() and not self.out.is_dir():
+            raise ObliviateError(f"--out {self.out} is a file; give a directory path")
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = _own(self.out)
+        try:
+            self._check_out(resume)
+        except ObliviateError:
+            self.release()
+            raise
+        if not resume:
+            shutil.rmtree(self.staging, ignore_errors=True)
+        self.staging.mkdir(parents=True, exist_ok=True)
+
+    def _check_out(self, resume: bool) -> None:
+        if self.out.exists() and not self.overwrite:
             raise ObliviateError(
                 f"output directory {self.out} already exists; choose another --out "
                 "or pass --overwrite to replace it"
             )
-        if self.out.exists() and not self.out.is_dir():
-            raise ObliviateError(f"--out {self.out} is a file; give a directory path")
+        if self.out.exists() and not is_run_dir(self.out):
+            raise ObliviateError(
+                f"--out {self.out} exists and is no run directory (no manifest.json); "
+                "--overwrite replaces only an earlier run: move it away or choose another --out"
+            )
         if resume and not self.staging.is_dir():
             raise ObliviateError(
                 f"nothing to resume: no interrupted run for {self.out}; run without --resume"
             )
-        if not resume:
-            shutil.rmtree(self.staging, ignore_errors=True)
-        self.staging.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def finished(self) -> bool:
+        """Whether the staged run was finished (its manifest written) but not published:
+        a run killed while publishing, which ``--resume`` publishes."""
+        return (self.staging / "manifest.json").is_file() and (
+            self.staging / "results.json"
+        ).is_file()
 
     def path(self, name: str) -> Path:
         return self.staging / name
@@ -67,14 +99,18 @@ class RunDir:
         if not self.writer:
             return path
         tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
-        os.replace(tmp, path)
+        with writing(path):
+            tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+            os.replace(tmp, path)
         return path
 
     def write_yaml(self, name: str, obj: Any) -> Path:
         path = self.path(name)
         if self.writer:
-            path.write_text(yaml.safe_dump(obj, sort_keys=False))
+            tmp = path.with_suffix(path.suffix + ".tmp")
+            with writing(path):
+                tmp.write_text(yaml.safe_dump(obj, sort_keys=False))
+                os.replace(tmp, path)
         return path
 
     def finish(
@@ -119,18 +155,152 @@ class RunDir:
             if old in content:
                 tmp = path.with_name(path.name + ".tmp")
                 tmp.write_text(content.replace(old, new), encoding="utf-8")
-                os.replace(tmp, path)  # a new file: a hard link into the fine-tune cache is kept
+                os.replace(tmp, path)  # a new file, as every file of a run is its own
 
     def publish(self) -> Path:
-        """Move the finished run into place (replacing an old one only with ``overwrite``)."""
-        shutil.rmtree(self.staging / "checkpoints", ignore_errors=True)
-        old = self.out.parent / f".{self.out.name}.old"
-        if self.out.exists():
+        """Move the finished run into place, synced to the disk first.
+
+        An earlier run directory at ``--out`` is replaced only with ``overwrite``; anything
+        else found there (a folder made while the run worked) is left alone: the run stays
+        staged, and ``--resume`` publishes it once ``--out`` is free."""
+        if not self.writer:
+            return self.out
+        with writing(self.staging):
+            # Renamed away first, so a kill while deleting leaves no half checkpoint behind.
+            checkpoints = self.staging / "checkpoints"
+            if checkpoints.exists():
+                trash = self.staging / f".checkpoints.{os.getpid()}.deleted"
+                checkpoints.rename(trash)
+                shutil.rmtree(trash, ignore_errors=True)
+            for leftover in self.staging.glob(".checkpoints.*.deleted"):
+                shutil.rmtree(leftover, ignore_errors=True)
+            fsync_tree(self.staging)
+            old = self.out.parent / f".{self.out.name}.old"
+            if self.out.exists() or self.out.is_symlink():
+                if not (self.overwrite and is_run_dir(self.out)):
+                    raise ObliviateError(
+                        f"{self.out} appeared while the run worked and is not replaced; the "
+                        f"finished run is kept in {self.staging}: move {self.out} away and "
+                        "re-run (a training command with --resume publishes it as it is)"
+                    )
+                shutil.rmtree(old, ignore_errors=True)
+                self.out.rename(old)
+            self.staging.rename(self.out)
+            fsync_dir(self.out.parent)
             shutil.rmtree(old, ignore_errors=True)
-            self.out.rename(old)
-        self.staging.rename(self.out)
-        shutil.rmtree(old, ignore_errors=True)
+        self.release()
         return self.out
+
+    def release(self) -> None:
+        """Give up the run directory's lock (publishing does; a failed run's process ends)."""
+        if self._lock is not None:
+            _disown(self.out, self._lock)
+            self._lock = None
+
+
+def is_run_dir(path: Path) -> bool:
+    """A published run directory: what ``--overwrite`` may replace."""
+    return (path / "manifest.json").is_file()
+
+
+#: Run directories this process holds, by path: the thread and the lock.
+_HELD: dict[Path, tuple[int, FileLock]] = {}
+
+
+def _own(out: Path) -> FileLock:
+    """Lock ``out`` for this run, or fail at once when another run holds it.
+
+    A run that failed in this thread holds its lock until its process ends; a later run in
+    the same thread (the Python API, a test) takes it over, since one thread runs one
+    command at a time. Another thread or process is refused."""
+    lock_path = out.parent / f".{out.name}.lock"
+    held = _HELD.pop(out, None)
+    if held is not None and held[0] == threading.get_ident():
+        held[1].release(force=True)
+    elif held is not None:
+        _HELD[out] = held
+    lock = FileLock(lock_path, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise ObliviateError(
+            f"another run is writing {out} (it holds {lock_path}); wait for it to end or "
+            "choose another --out"
+        ) from None
+    _HELD[out] = (threading.get_ident(), lock)
+    return lock
+
+
+def _disown(out: Path, lock: FileLock) -> None:
+    if _HELD.get(out, (None, None))[1] is lock:
+        del _HELD[out]
+    lock_path = Path(lock.lock_file)
+    # Removed while still held: a run that opens it afterwards locks a new file, and then
+    # finds the published directory at --out.
+    lock_path.unlink(missing_ok=True)
+    lock.release(force=True)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a directory's entries (a rename into it) durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(root: Path) -> None:
+    """Sync every file and directory under ``root`` to the disk (before it is renamed into
+    place: a power cut after the rename must not leave empty or half-written files)."""
+    for directory, _, files in os.walk(root):
+        for name in files:
+            fsync_file(Path(directory) / name)
+        fsync_dir(Path(directory))
+
+
+#: How torch's zip writer reports a failed write (a full disk among the causes).
+_TORCH_WRITE_FAILURES = ("unexpected pos", "file write failed", "PytorchStreamWriter failed")
+
+
+def disk_full_error(error: BaseException, path: str | Path) -> ObliviateError | None:
+    """The one-line error for a write to ``path`` that failed for want of space, or None
+    when ``error`` is something else."""
+    full = isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
+    if isinstance(error, RuntimeError) and any(t in str(error) for t in _TORCH_WRITE_FAILURES):
+        full = True
+    if not full:
+        return None
+    where = Path(path)
+    existing = next((p for p in (where, *where.parents) if p.exists()), Path("/"))
+    try:
+        free = f"{shutil.disk_usage(existing).free / 2**20:.0f} MiB free"
+    except OSError:
+        free = "free space unknown"
+    return ObliviateError(
+        f"the disk holding {where} is full ({free}) while writing it; free some space "
+        "(or write --out elsewhere) and re-run (with --resume for a training run)"
+    )
+
+
+@contextmanager
+def writing(path: str | Path) -> Iterator[None]:
+    """Turn a full disk while writing ``path`` into one line naming it."""
+    try:
+        yield
+    except (OSError, RuntimeError) as error:
+        friendly = disk_full_error(error, path)
+        if friendly is None:
+            raise
+        raise friendly from None
 
 
 def sha256_file(path: str | Path) -> str:

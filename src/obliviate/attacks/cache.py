@@ -86,8 +86,7 @@ class AttackCache:
         """The stored output of ``attack`` on ``role``, or None (not cacheable, not stored
         or unreadable)."""
         key = self._key(attack, role)
-        stored = load_entry(self.root, KIND, key) if key else None
-        return stored if isinstance(stored, dict) else None
+        return load_entry(self.root, KIND, key, AttackOutput) if key else None
 
     def store(self, attack: str, role: str, output: AttackOutput) -> None:
         """Keep ``output`` for later audits (nothing for a role that is not cacheable)."""

@@ -43,8 +43,9 @@ def _data(ctx: AuditContext) -> dict[str, list[Record]]:
 
 def _curve(
     ctx: AuditContext, loaded: LoadedModel, asker: Asker, records: list[Record]
-) -> tuple[Score, dict[int, float]]:
-    """Forget accuracy after each checkpoint of one continuous fine-tune on ``records``."""
+) -> tuple[Score, dict[str, float]]:
+    """Forget accuracy after each checkpoint of one continuous fine-tune on ``records``, by
+    step (as text: the keys of results.json and of the cache's JSON)."""
     checkpoints = STEPS[ctx.budget]
     questions = plain(ctx.forget)
     scores: dict[int, Score] = {}
@@ -54,7 +55,7 @@ def _curve(
             scores[step] = asker.for_model(tuned).score(questions)
 
     fine_tuned_copy(loaded, records, ctx, max(checkpoints), on_step=measure)
-    return scores[max(checkpoints)], {step: s.accuracy for step, s in sorted(scores.items())}
+    return scores[max(checkpoints)], {str(step): s.accuracy for step, s in sorted(scores.items())}
 
 
 @register_attack(

@@ -11,10 +11,11 @@ import os
 import sys
 from typing import NoReturn
 
-from obliviate.cli import bench, evaluation, training  # noqa: F401 (they register commands)
+from obliviate.cli import bench, evaluation, training, tune  # noqa: F401 (they register commands)
 from obliviate.cli.app import app
 from obliviate.errors import ObliviateError
 from obliviate.progress import console
+from obliviate.rundir import disk_full_error
 
 __all__ = ["app", "main"]
 
@@ -28,16 +29,37 @@ def main() -> None:
         console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
         _exit(2)
     except KeyboardInterrupt:
-        console.print(
-            "interrupted; nothing was published. Re-run with --resume to continue.",
-            highlight=False,
-        )
-        _exit(130)
+        _interrupted()
+    except (OSError, RuntimeError) as exc:
+        full = disk_full_error(exc, getattr(exc, "filename", None) or "the output")
+        if full is None:
+            raise
+        console.print(f"[red]error:[/red] {full}", highlight=False, soft_wrap=True)
+        _exit(2)
     except SystemExit as done:  # typer ends every command with one
+        if _caused_by_interrupt(done):  # typer turns a Ctrl-C into exit 130 itself
+            _interrupted()
         if isinstance(done.code, str):
             console.print(done.code, highlight=False)
         _exit(1 if isinstance(done.code, str) else done.code or 0)
     _exit(0)
+
+
+def _caused_by_interrupt(error: BaseException) -> bool:
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _interrupted() -> NoReturn:
+    console.print(
+        "interrupted; nothing was published. Re-run with --resume to continue.",
+        highlight=False,
+    )
+    _exit(130)
 
 
 def _exit(code: int) -> NoReturn:

@@ -30,6 +30,7 @@ from obliviate.cli.params import (
     RetainOpt,
     SplitOpt,
     TargetOpt,
+    TrustRemoteCodeOpt,
     given_options,
     merge_settings,
     opt,
@@ -44,10 +45,11 @@ def methods() -> None:
     """List the unlearning methods and their hyper-parameters."""
     from obliviate.methods import METHODS
 
-    table = Table("method", "what it does", "hyper-parameters (default)")
+    table = Table("method", "what it does", "hyper-parameters (default)", "obliviate tune searches")
     for name, cls in sorted(METHODS.items()):
         params = ", ".join(f"{f.name}={f.default}" for f in fields(cls)) or "—"
-        table.add_row(name, cls.summary, params)
+        tuned = ", ".join(f"{key} {span}" for key, span in cls.tunable.items())
+        table.add_row(name, cls.summary, params, f"lr, length{', ' + tuned if tuned else ''}")
     stdout.print(table)
 
 
@@ -61,6 +63,8 @@ def evaluate(
     forget: ForgetOpt = None,
     retain: Annotated[Path | None, typer.Option(help="Your own retain records.")] = None,
     holdout: HoldoutOpt = None,
+    real_authors: Annotated[Path | None, opt(o.REAL_AUTHORS)] = None,
+    world_facts: Annotated[Path | None, opt(o.WORLD_FACTS)] = None,
     max_per_split: MaxPerSplitOpt = None,
     precision: EvalPrecisionOpt = None,
     guard: GuardOpt = None,
@@ -84,12 +88,14 @@ def evaluate(
     verbmem_new_tokens: Annotated[int | None, opt(o.VERBMEM_NEW_TOKENS)] = None,
     out: OutOpt = None,
     overwrite: OverwriteOpt = False,
+    trust_remote_code: TrustRemoteCodeOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Evaluate --model (with --oracle and --target) on forget, retain, neighbors, holdout, world.
 
     Writes results.json (per-split accuracy, prob, rouge_l, truth_ratio; forget quality,
-    model utility, membership inference, privleak, cost) to --out. With passages to
+    model utility, membership inference, privleak, cost) to --out; TOFU's model utility
+    needs --real-authors and --world-facts (TOFU's files). With passages to
     forget ({"id", "text"} records in --forget, or the benchmark's <split>.text.jsonl),
     also MUSE's verbmem, knowmem, privleak and verdicts (results.json "text"). On a
     behaviour benchmark (bench make --kind behaviour): harmful rates, over-refusal and
@@ -106,7 +112,7 @@ def evaluate(
         results_table,
     )
 
-    s = merge_settings(config, locals() | {"config": None})
+    s = merge_settings(config, locals() | {"config": None}, evaluate)
     require(s, "model", "out")
     if s.get("bench") is not None and is_behaviour_bench(s["bench"]):
         result = api.evaluate_behaviour(
@@ -115,6 +121,7 @@ def evaluate(
             bench=s["bench"],
             attacks=bool(s.get("attacks")),
             overwrite=s["overwrite"],
+            trust_remote_code=bool(s.get("trust_remote_code")),
             **given_options(s, "target", "judge", "judge_label", "max_per_split", "precision"),
         )
         stdout.print(behaviour_table(result))
@@ -136,8 +143,9 @@ def evaluate(
         s["model"],
         s["out"],
         overwrite=s["overwrite"],
+        trust_remote_code=bool(s.get("trust_remote_code")),
         text_settings=TextSettings(**{k: v for k, v in counts.items() if v is not None}),
-        **given_options(s, *EVAL_OPTIONS),
+        **given_options(s, *EVAL_OPTIONS, "real_authors", "world_facts"),
     )
     stdout.print(results_table(result))
     if "text" in result:
@@ -176,6 +184,7 @@ def audit(
     ] = False,
     out: OutOpt = None,
     overwrite: OverwriteOpt = False,
+    trust_remote_code: TrustRemoteCodeOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Attack --model (and --oracle and --target identically) to bring the forgotten back.
@@ -188,12 +197,13 @@ def audit(
     from obliviate import api
     from obliviate.report.terminal import audit_table, guard_table
 
-    s = merge_settings(config, locals() | {"config": None})
+    s = merge_settings(config, locals() | {"config": None}, audit)
     require(s, "model", "out")
     result = api.audit(
         s["model"],
         s["out"],
         overwrite=s["overwrite"],
+        trust_remote_code=bool(s.get("trust_remote_code")),
         use_cache=not s["no_cache"],
         **given_options(s, *AUDIT_OPTIONS),
     )
@@ -214,11 +224,12 @@ def chat(
     forget: ForgetOpt = None,
     retain: RetainOpt = None,
     max_new_tokens: Annotated[int, opt(o.CHAT_NEW_TOKENS)] = o.CHAT_NEW_TOKENS.default,
+    trust_remote_code: TrustRemoteCodeOpt = None,
 ) -> None:
     """Talk to --model (behind --guard) in the terminal; /reset starts over, /exit ends."""
     from obliviate import api
     from obliviate.models.loader import load_model
-    from obliviate.workflows.chat import ChatSession
+    from obliviate.workflows.chat import ChatSession, read_message
 
     if model is None:
         raise ObliviateError("missing --model; see --help")
@@ -226,14 +237,15 @@ def chat(
     if guard is not None:
         splits = api.evaluation_splits(bench, split or o.SPLIT.default, forget, retain, None)
         built = api.build_guard(guard, splits)
-    session = ChatSession(load_model(model), built, max_new_tokens)
-    interactive = sys.stdin.isatty()
+    loaded = load_model(model, trust_remote_code=bool(trust_remote_code))
+    session = ChatSession(loaded, built, max_new_tokens)
+    interactive = sys.stdin is not None and sys.stdin.isatty()
     console.print(f"chatting with [bold]{model}[/bold]" + (f" behind {guard}" if guard else ""))
     while True:
         if interactive:
             console.print("[bold]you>[/bold] ", end="")
-        line = sys.stdin.readline()
-        if not line or line.strip() == "/exit":
+        line = read_message(sys.stdin)  # None: standard input ended (or is closed)
+        if line is None or line.strip() == "/exit":
             break
         if line.strip() == "/reset":
             session.turns.clear()

@@ -8,22 +8,29 @@ command line winning), so the workflow's own defaults apply to the rest.
 
 from __future__ import annotations
 
+import difflib
+import types
+import typing
+from collections.abc import Callable
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from obliviate import options as o
 from obliviate.data.text import CHUNK_TOKENS
 from obliviate.errors import ObliviateError
-from obliviate.train.config import TrainConfig
+from obliviate.train.config import TrainConfig, convert_setting
 from obliviate.yamltext import parse_yaml
 
 
 def opt(option: o.Option, *declarations: str, **kwargs: Any) -> Any:
-    """The typer option of ``option``: its flag (or ``declarations``) and help with default."""
-    return typer.Option(*(declarations or (option.flag,)), help=option.help_text, **kwargs)
+    """The typer option of ``option``: its flag (or ``declarations``) and help with default
+    (escaped: typer renders help as rich markup, which would take ``[default: …]`` for a tag)."""
+    help_text = escape(option.help_text)
+    return typer.Option(*(declarations or (option.flag,)), help=help_text, **kwargs)
 
 
 def describe(config: TrainConfig) -> str:
@@ -60,7 +67,10 @@ HoldoutOpt = Annotated[
 ]
 MaxPerSplitOpt = Annotated[int | None, opt(o.MAX_PER_SPLIT)]
 EvalPrecisionOpt = Annotated[str | None, opt(o.EVAL_PRECISION)]
-MethodOpt = Annotated[str | None, typer.Option(help="Method name (obliviate methods).")]
+MethodOpt = Annotated[
+    str | None,
+    typer.Option(help="Method name (obliviate methods); default: the recipe's default_method."),
+]
 ParamOpt = Annotated[
     list[str] | None, typer.Option(help="Method hyper-parameter KEY=VALUE (repeatable).")
 ]
@@ -149,6 +159,7 @@ OverwriteOpt = Annotated[
 ResumeOpt = Annotated[
     bool, typer.Option("--resume", help="Continue an interrupted run from its last checkpoint.")
 ]
+TrustRemoteCodeOpt = Annotated[bool | None, opt(o.TRUST_REMOTE_CODE)]
 ChunkTokensOpt = Annotated[
     int | None,
     typer.Option(
@@ -159,8 +170,18 @@ ChunkTokensOpt = Annotated[
 ]
 
 
-def merge_settings(config_file: Path | None, cli: dict[str, Any]) -> dict[str, Any]:
-    """Merge a YAML config with command-line values (those that were given win)."""
+def merge_settings(
+    config_file: Path | None, cli: dict[str, Any], command: Callable[..., Any]
+) -> dict[str, Any]:
+    """Merge a YAML config with command-line values (those that were given win).
+
+    The file is checked against the command's own options (``cli``: the parameters of
+    ``command``, the command's function, typed as its signature says) and, for a training command,
+    ``TrainConfig``'s fields: an unknown key is an error naming the closest known one, and
+    each value is converted to its option's type (``convert_setting``: ``1e-4`` is a
+    number, ``"no"`` is not false). A run's own ``config.yaml`` is accepted back: its
+    ``train:`` settings, ``data:`` files and ``models:`` are read as the options they came
+    from."""
     settings: dict[str, Any] = {}
     if config_file is not None:
         if not config_file.is_file():
@@ -169,8 +190,113 @@ def merge_settings(config_file: Path | None, cli: dict[str, Any]) -> dict[str, A
         if not isinstance(loaded, dict):
             raise ObliviateError(f"config file {config_file} must be a mapping of option: value")
         settings = {str(k).replace("-", "_"): v for k, v in loaded.items()}
-    settings.update({k: v for k, v in cli.items() if v is not None})
+        settings = _unnested(settings, cli, config_file, command)
+        settings = _checked(settings, cli, config_file, command)
+    # A plain flag (--overwrite, --resume) left off says nothing: the file may set it.
+    hints = typing.get_type_hints(command)
+    unset = {k for k, v in cli.items() if v is False and hints.get(k) is bool}
+    given = {k: v for k, v in cli.items() if v is not None and k not in unset}
+    return {k: False for k in unset} | settings | given
+
+
+def _command_name(command: Callable[..., Any]) -> str:
+    """The name ``command`` is registered under (``eval`` for ``evaluate``)."""
+    from obliviate.cli.app import app, bench_app
+
+    for group in (app, bench_app):
+        for info in group.registered_commands:
+            if info.callback is command:
+                return info.name or command.__name__
+    return command.__name__
+
+
+def _option_types(cli: dict[str, Any], command: Callable[..., Any]) -> dict[str, Any]:
+    """Each option a config file may set, and its type: the command's parameters as typed
+    in its function, ``TrainConfig``'s fields for a training command."""
+    hints = typing.get_type_hints(command)
+    kinds: dict[str, Any] = {}
+    for name in cli:
+        kind = hints.get(name, Any)
+        options = typing.get_args(kind) if isinstance(kind, types.UnionType) else (kind,)
+        if Path in options:  # a path is written as a string
+            kind = str | None
+        kinds[name] = kind
+    kinds.pop("config", None)
+    if any(f.name in kinds for f in fields(TrainConfig)):
+        hints = typing.get_type_hints(TrainConfig)
+        kinds |= {name: hint | None for name, hint in hints.items()}
+    if "param" in kinds:
+        kinds["method_params"] = dict
+    return kinds
+
+
+def _unnested(
+    settings: dict[str, Any], cli: dict[str, Any], where: Path, command: Callable[..., Any]
+) -> dict[str, Any]:
+    """A run's ``config.yaml`` as options: ``train:`` settings at the top level, ``data:``
+    (``primary`` as ``--data`` or ``--forget``, ``retain``, ``chunk_tokens``), ``models:``;
+    its ``command`` must be this one; what only records the run (hashes, recipe) goes."""
+    made_by = settings.pop("command", None)
+    if made_by is not None and made_by != _command_name(command):
+        raise ObliviateError(
+            f"config file {where} is a `obliviate {made_by}` run's; give it to that command"
+        )
+    if isinstance(settings.get("train"), dict):
+        settings = {k: v for k, v in settings.items() if k != "train"} | settings["train"]
+    if isinstance(settings.get("data"), dict):
+        data = dict(settings.pop("data"))
+        data.pop("sha256", None)
+        primary = "data" if "data" in cli else "forget"
+        renamed = {"primary": primary, "retain": "retain", "chunk_tokens": "chunk_tokens"}
+        settings |= {renamed.get(k, k): v for k, v in data.items()}
+    if isinstance(settings.get("models"), dict):
+        settings = {k: v for k, v in settings.items() if k != "models"} | settings["models"]
+    settings.pop("recipe", None)  # the record of the recipe the run applied
+    if "method" not in cli and settings.get("method") == "finetune":
+        del settings["method"]  # a fine-tune's config.yaml names its objective
+    if "param" not in cli and not settings.get("method_params"):
+        settings.pop("method_params", None)
     return settings
+
+
+def _checked(
+    settings: dict[str, Any], cli: dict[str, Any], where: Path, command: Callable[..., Any]
+) -> dict[str, Any]:
+    kinds = _option_types(cli, command)
+    checked = {}
+    for key, value in settings.items():
+        if key not in kinds:
+            close = difflib.get_close_matches(key, list(kinds), n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'?" if close else "see --help for the options"
+            raise ObliviateError(f"config file {where}: unknown option '{key}'; {hint}")
+        kind = kinds[key]
+        if kind is Any:
+            checked[key] = value
+        elif kind is dict:
+            if not isinstance(value, dict):
+                raise ObliviateError(f"config file {where}: {key} must be a mapping of key: value")
+            checked[key] = value
+        elif _list_of(kind) is not None:
+            items = value if isinstance(value, list) else [value]
+            checked[key] = [_converted(v, _list_of(kind), key, where) for v in items]
+        else:
+            checked[key] = _converted(value, kind, key, where)
+    return checked
+
+
+def _list_of(kind: Any) -> Any:
+    """The item type of ``list[T]`` (or ``list[T] | None``), else None."""
+    for option in typing.get_args(kind) if isinstance(kind, types.UnionType) else (kind,):
+        if typing.get_origin(option) is list:
+            return typing.get_args(option)[0]
+    return None
+
+
+def _converted(value: Any, kind: Any, key: str, where: Path) -> Any:
+    try:
+        return convert_setting(value, kind, key)
+    except ObliviateError as exc:
+        raise ObliviateError(f"config file {where}: {exc}") from None
 
 
 def given_options(settings: dict[str, Any], *names: str) -> dict[str, Any]:

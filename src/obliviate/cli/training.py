@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -35,6 +36,7 @@ from obliviate.cli.params import (
     PrecisionOpt,
     ResumeOpt,
     SeedOpt,
+    TrustRemoteCodeOpt,
     chunking,
     describe,
     given_options,
@@ -45,6 +47,14 @@ from obliviate.cli.params import (
     train_config_from,
 )
 from obliviate.train.config import FINETUNE_DEFAULTS, TrainConfig
+from obliviate.train.health import COLLAPSE_FRACTION, FORGET_MARGIN
+from obliviate.train.recipes import describe_recipes
+
+
+def training_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """The training settings given (command line or ``--config``): what goes over the
+    recipe's schedule."""
+    return given_options(settings, *(f.name for f in fields(TrainConfig)))
 
 
 @app.command(
@@ -83,11 +93,12 @@ def finetune(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not reuse or store.")] = False,
     overwrite: OverwriteOpt = False,
     resume: ResumeOpt = False,
+    trust_remote_code: TrustRemoteCodeOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     from obliviate import api
 
-    s = merge_settings(config, locals() | {"config": None})
+    s = merge_settings(config, locals() | {"config": None}, finetune)
     require(s, "data", "out")
     result = api.finetune(
         s.get("model", o.BASE_MODEL.default),
@@ -96,6 +107,7 @@ def finetune(
         train_config_from(s, FINETUNE_DEFAULTS),
         overwrite=s["overwrite"],
         resume=s["resume"],
+        trust_remote_code=bool(s.get("trust_remote_code")),
         use_cache=not s["no_cache"],
         text=s["text"],
         **chunking(s),
@@ -106,8 +118,15 @@ def finetune(
 
 @app.command(
     help="Unlearn the --forget records from --model with --method, keeping --retain.\n\n"
-    f"Defaults: {describe(TrainConfig())} over the forget set. The source model is never "
-    "modified; the result goes to --out/model."
+    "Defaults: the recipe of the model's base (a run directory's manifest is followed back "
+    "to the model it was trained from; TrainConfig's defaults < the recipe < --config < the "
+    f"options given), over the forget set: {describe_recipes()}.\n\n"
+    f"Checks: the forget answers' mean log-prob must fall by {FORGET_MARGIN} nats/token, or "
+    "the run exits 2 and publishes nothing (--allow-weak publishes it anyway); every "
+    "collapse_check_every steps (--config; 0: off) training stops when the retain answers' "
+    f"mean NLL has gone {COLLAPSE_FRACTION:.0%} of the way from its start to a uniform "
+    "guess's (ln of the vocabulary size), keeping the last good checkpoint. The "
+    "source model is never modified; the result goes to --out/model."
 )
 def unlearn(
     model: ModelOpt = None,
@@ -133,24 +152,28 @@ def unlearn(
     gradient_checkpointing: GradientCheckpointingOpt = None,
     group_by_length: GroupByLengthOpt = None,
     compile: CompileOpt = None,
+    allow_weak: Annotated[bool, opt(o.ALLOW_WEAK, "--allow-weak")] = False,
     overwrite: OverwriteOpt = False,
     resume: ResumeOpt = False,
+    trust_remote_code: TrustRemoteCodeOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     from obliviate import api
 
-    s = merge_settings(config, locals() | {"config": None, "param": None})
-    require(s, "model", "forget", "method", "out")
+    s = merge_settings(config, locals() | {"config": None, "param": None}, unlearn)
+    require(s, "model", "forget", "out")
     result = api.unlearn(
         s["model"],
         s["forget"],
         s.get("retain"),
-        s["method"],
+        s.get("method"),
         s["out"],
-        train_config_from(s),
+        training_settings(s),
         method_params=method_params_from(s, param),
         overwrite=s["overwrite"],
         resume=s["resume"],
+        trust_remote_code=bool(s.get("trust_remote_code")),
+        allow_weak=s["allow_weak"],
         **chunking(s),
     )
     if not api.processes().is_main_process:
@@ -164,6 +187,22 @@ def unlearn(
             stdout.print(
                 f"forget {what} mean log-prob {figure['before']:.3f} → {figure['after']:.3f}"
             )
+    checks = result.results["checks"]
+    retain = checks["retain"]
+    stdout.print(
+        f"retain ({retain['source']}, {retain['records']} records) answers' mean log-prob "
+        f"{retain['before']:.3f} → {retain['after']:.3f}"
+    )
+    if checks["verdict"] != "forgot":
+        stdout.print(
+            f"[bold yellow]warning[/bold yellow]: published with --allow-weak: the forget "
+            f"figures did not fall by {FORGET_MARGIN} nats/token (verdict {checks['verdict']})"
+        )
+    recipe = result.results["recipe"]
+    if recipe:
+        stdout.print(
+            f"recipe {recipe['name']} ({recipe['source']}), method {result.results['method']}"
+        )
     stdout.print(f"model written to {result.out}")
 
 
@@ -204,8 +243,10 @@ def sequence(
     lora: LoraOpt = None,
     grad_accum: GradAccumOpt = None,
     precision: PrecisionOpt = None,
+    allow_weak: Annotated[bool, opt(o.ALLOW_WEAK, "--allow-weak")] = False,
     overwrite: OverwriteOpt = False,
     resume: ResumeOpt = False,
+    trust_remote_code: TrustRemoteCodeOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Unlearn deletion requests one after another from --model (a fine-tuned target),
@@ -213,28 +254,32 @@ def sequence(
 
     Writes --out/step-1, step-2, ... (run directories; each manifest names the model it
     started from and its request) and --out/results.json, summary.md, sequence.png.
-    Training options are every step's (unlearn's defaults).
+    Training options are every step's (unlearn's defaults: the recipe of --model's base);
+    a step that does not forget stops the sequence (--resume continues after the last
+    finished step) unless --allow-weak.
     """
     from obliviate import api
     from obliviate.report.sequence import slice_table, step_table
 
-    s = merge_settings(config, locals() | {"config": None, "param": None})
-    require(s, "model", "bench", "method", "requests", "out")
+    s = merge_settings(config, locals() | {"config": None, "param": None}, sequence)
+    require(s, "model", "bench", "requests", "out")
     given = s.get("oracles")
     if isinstance(given, str):
         given = [spec.strip() for spec in given.split(",") if spec.strip()]
     result = api.sequence(
         s["model"],
         s["bench"],
-        s["method"],
+        s.get("method"),
         s["requests"],
         s["out"],
         text=s["text"],
         oracles=given,
-        config=train_config_from(s),
+        config=training_settings(s),
         method_params=method_params_from(s, param),
         overwrite=s["overwrite"],
         resume=s["resume"],
+        allow_weak=s["allow_weak"],
+        trust_remote_code=bool(s.get("trust_remote_code")),
         **given_options(s, "max_per_split"),
         **({"precision": s["eval_precision"]} if s.get("eval_precision") else {}),
         **chunking(s),

@@ -10,11 +10,13 @@ import re
 import string
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCTUATION = str.maketrans({c: " " for c in string.punctuation})
+_PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
 def normalize_answer(text: str) -> str:
-    """Lower-case, punctuation and articles removed, whitespace collapsed (SQuAD-style)."""
+    """SQuAD's normalisation (Rajpurkar et al., 2016, ``evaluate-v1.1.py``): lower case,
+    punctuation removed (deleted, not replaced: ``1,000`` → ``1000``, ``Jean-Paul`` →
+    ``jeanpaul``), then the articles a/an/the, then whitespace collapsed."""
     text = _ARTICLES.sub(" ", text.lower().translate(_PUNCTUATION))
     return " ".join(text.split())
 

@@ -22,6 +22,11 @@ Every split of people also comes as passages of text (``forget10.text.jsonl`` be
 knowledge questions are this benchmark's own. ``forget25``/``retain75`` (the largest
 request of a scale run, MUSE's "removal requests that grow") are written only on
 request, so a default benchmark's files stay what they were.
+
+``validate10`` (with ``validate10_retain`` and ``validate10_neighbors``) is the request
+``obliviate tune`` tunes on instead of forget10: as many other people, none of them
+forget10's neighbours (``validation``). Written beside the splits; every other file is
+the same as without it.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from obliviate.data.people import (
 )
 from obliviate.data.publish import publish_files
 from obliviate.data.records import Record
+from obliviate.data.validation import validation_files, validation_request
 from obliviate.data.world_facts import world_records
 from obliviate.errors import ObliviateError
 from obliviate.options import BENCH_SEED, PEOPLE
@@ -72,14 +78,18 @@ PEOPLE_SPLITS: tuple[str, ...] = (
 )
 #: The extra splits of ``forget25=True``.
 SCALE_SPLITS: tuple[str, ...] = ("forget25", "retain75")
+#: The forget split whose validation request (``obliviate tune``'s) is written as files.
+VALIDATED_SPLIT = "forget10"
 
 
 def split_files(forget25: bool = False) -> tuple[str, ...]:
     """Every file :func:`make_benchmark` writes, in this order: per split of people its facts
-    (``<split>.jsonl``) and passages (``<split>.text.jsonl``), then ``world`` and ``facts``."""
+    (``<split>.jsonl``) and passages (``<split>.text.jsonl``), the validation request of
+    forget10 (facts), then ``world`` and ``facts``."""
     splits = PEOPLE_SPLITS[:7] + (SCALE_SPLITS if forget25 else ()) + PEOPLE_SPLITS[7:]
     per_split = tuple(f"{s}{kind}.jsonl" for s in splits for kind in ("", ".text"))
-    return (*per_split, "world.jsonl", "facts.json")
+    validation = tuple(validation_files(VALIDATED_SPLIT).values())
+    return (*per_split, *validation, "world.jsonl", "facts.json")
 
 
 #: The files of a default benchmark.
@@ -207,6 +217,9 @@ def generate_passages(
 def _contents(seed: int, people: int, forget25: bool) -> dict[str, bytes]:
     built = _build(seed, people, forget25)
     records = built.facts | {f"{name}.text": rs for name, rs in built.passages.items()}
+    validation = validation_request(built.kb, built.facts["full"], VALIDATED_SPLIT)
+    for role, filename in validation_files(VALIDATED_SPLIT).items():
+        records[filename.removesuffix(".jsonl")] = validation.records[role]
     files: dict[str, bytes] = {}
     for filename in split_files(forget25):
         if filename.endswith(".jsonl"):

@@ -166,6 +166,7 @@ def _validate(rows: Iterable[tuple[str, Any]], stem: str) -> list[Record]:
     records: list[Record] = []
     first_seen: dict[str, str] = {}
     for index, (where, obj) in enumerate(rows):
+        _check_text(obj, where)
         record = Record.from_json(_from_tofu(obj, where), where, default_id=f"{stem}-{index}")
         if record.id in first_seen:
             raise ObliviateError(
@@ -177,12 +178,40 @@ def _validate(rows: Iterable[tuple[str, Any]], stem: str) -> list[Record]:
     return records
 
 
+def _check_text(value: Any, where: str, field: str = "") -> None:
+    """Refuse strings that are not text: bytes that were not UTF-8 (read as lone surrogates
+    by the readers' ``surrogateescape``) and JSON's lone ``\\ud800`` escapes, which would
+    fail much later, inside the tokenizer, with a traceback."""
+    if isinstance(value, str):
+        if value.isascii():
+            return
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as error:
+            code = ord(value[error.start])
+            named = f"field '{field}'" if field else "a value"
+            what = (
+                f"holds the byte 0x{code - 0xDC00:02x}, which is not UTF-8; save the file as UTF-8"
+                if 0xDC80 <= code <= 0xDCFF
+                else f"holds a lone surrogate (\\u{code:04x}) that is no character; fix the text"
+            )
+            raise ObliviateError(f"{where}: {named} {what}") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key, where, field)
+            _check_text(item, where, f"{field}.{key}" if field else str(key))
+    elif isinstance(value, list):
+        for item in value:
+            _check_text(item, where, field)
+
+
 # -- readers: each yields (where, decoded object) with `where` naming file and line ------
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[str, Any]]:
     """JSON Lines: one value per line, blank lines skipped, 1-based line numbers."""
-    with path.open(encoding="utf-8-sig") as f:
+    # Bytes that are not UTF-8 become lone surrogates, refused with their line (_check_text).
+    with path.open(encoding="utf-8-sig", errors="surrogateescape") as f:
         for lineno, line in enumerate(f, start=1):
             if not line.strip():
                 continue
@@ -199,7 +228,7 @@ def _read_jsonl(path: Path) -> Iterator[tuple[str, Any]]:
 
 def _read_json(path: Path) -> Iterator[tuple[str, Any]]:
     """A JSON array of objects, one object, or JSON Lines under a ``.json`` name (TOFU)."""
-    text = path.read_text(encoding="utf-8-sig")
+    text = path.read_text(encoding="utf-8-sig", errors="surrogateescape")
     if text.lstrip().startswith("["):
         try:
             items = json.loads(text)
@@ -229,7 +258,7 @@ def _read_csv(path: Path) -> Iterator[tuple[str, Any]]:
     Line numbers are the physical line where each row starts, so a cell with an
     embedded newline does not shift the numbers of the rows after it.
     """
-    with path.open(encoding="utf-8-sig", newline="") as f:
+    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
         reader = csv.reader(f)
         try:
             header = next(reader)

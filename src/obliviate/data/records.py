@@ -162,3 +162,10 @@ class Record:
             probes=probes,
             meta=meta,
         )
+
+
+def overlap_count(first: list[Record], second: list[Record]) -> int:
+    """How many records of ``first`` are also in ``second``: the same question and answer,
+    or the same passage (ids aside)."""
+    seen = {(r.prompt, r.answer, r.text) for r in second}
+    return sum((r.prompt, r.answer, r.text) in seen for r in first)

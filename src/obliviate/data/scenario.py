@@ -14,6 +14,11 @@ from obliviate.data.records import Record
 from obliviate.data.world_facts import world_records
 from obliviate.errors import ObliviateError
 
+#: TOFU's general-knowledge splits of model utility, by the file names a benchmark directory
+#: may hold them under (``real_authors.jsonl``, ``world_facts.jsonl``) and the options
+#: that give them (``--real-authors``, ``--world-facts``).
+UTILITY_SPLITS = ("real_authors", "world_facts")
+
 
 def resolve_data(data: str | Path, text: bool = False) -> Path:
     """A records file or folder, or a benchmark directory: its ``full.jsonl`` (every
@@ -69,7 +74,8 @@ def evenly_spaced(records: list[Record], limit: int | None) -> list[Record]:
 def bench_splits(
     bench: str | Path, split: str, max_per_split: int | None = None
 ) -> dict[str, list[Record]]:
-    """The evaluation splits of a benchmark directory: forget, retain, neighbors, holdout, world.
+    """The evaluation splits of a benchmark directory: forget, retain, neighbors, holdout, world,
+    and TOFU's ``real_authors`` and ``world_facts`` where the directory has them.
 
     ``split`` names the forget split's file (``forget10`` → ``forget10.jsonl``); its
     retain split is the complement (``retain90``). Splits the directory lacks are left out.
@@ -91,6 +97,7 @@ def bench_splits(
         "neighbors": "neighbors",
         "holdout": "holdout",
         "world": "world",
+        **{role: role for role in UTILITY_SPLITS},
     }
     loaded = {
         role: load_records(bench / f"{name}.jsonl")
@@ -110,19 +117,33 @@ def evaluation_splits(
     retain: str | Path | None = None,
     holdout: str | Path | None = None,
     max_per_split: int | None = None,
+    real_authors: str | Path | None = None,
+    world_facts: str | Path | None = None,
 ) -> dict[str, list[Record]]:
     """The splits to evaluate: a benchmark's, with the user's own files taking precedence.
 
     Without a benchmark, the built-in world questions stand in for general knowledge.
+    ``real_authors`` and ``world_facts`` are TOFU's sets of those names (its
+    ``real_authors_perturbed.json`` and ``world_facts_perturbed.json`` load as they are),
+    which TOFU's model utility needs; each must give every record wrong answers.
     """
     if bench is None and forget is None:
         raise ObliviateError("give a benchmark (--bench DIR) or your own records (--forget FILE)")
     splits = bench_splits(bench, split, max_per_split) if bench is not None else {}
     if bench is None:
         splits["world"] = world_records()
-    for role, path in (("forget", forget), ("retain", retain), ("holdout", holdout)):
+    own = {"forget": forget, "retain": retain, "holdout": holdout}
+    own |= {"real_authors": real_authors, "world_facts": world_facts}
+    for role, path in own.items():
         if path is not None:
             splits[role] = evenly_spaced(load_records(path), max_per_split)
+    for role in UTILITY_SPLITS:
+        lacking = [r.id for r in splits.get(role, []) if not r.perturbed]
+        if lacking:
+            raise ObliviateError(
+                f"{role}: {len(lacking)} records without wrong answers (perturbed_answer), "
+                f"the first {lacking[0]}; TOFU's model utility scores every one against them"
+            )
     return splits
 
 

@@ -147,9 +147,10 @@ def cell(fig: Figure, entry: Any) -> str:
 # -- per-split metrics (paths from a model's results entry: splits.<split>.<metric>) -------
 
 #: Splits whose figures are shown: forget, where the model should no longer know, and those
-#: it should keep knowing. (holdout, the people no model learned, has no better way to go.)
+#: it should keep knowing (``real_authors`` and ``world_facts``: TOFU's, when given).
+#: (holdout, the people no model learned, has no better way to go.)
 FORGET_SPLIT = "forget"
-KEPT_SPLITS = ("retain", "neighbors", "world")
+KEPT_SPLITS = ("retain", "neighbors", "world", "real_authors", "world_facts")
 #: Probe kinds with an accuracy metric; "paraphrase" is the record's own question reworded.
 PROBE_KINDS: tuple[str, ...] = ("paraphrase", "multihop", "crosslingual")
 #: Metric name → split → its figure there.
@@ -189,7 +190,18 @@ register_split_figures(
     "prob", "prob", "higher", "probability", "mean length-normalised probability of the answer"
 )
 register_split_figures(
-    "rouge_l", "ROUGE-L", "higher", "probability", "ROUGE-L recall of greedy vs gold answers"
+    "rouge_l",
+    "ROUGE-L",
+    "higher",
+    "probability",
+    "ROUGE-L recall of greedy vs gold answers, Porter stemmer (TOFU's ROUGE)",
+)
+register_split_figures(
+    "knowmem",
+    "KnowMem",
+    "higher",
+    "probability",
+    "ROUGE-L F1 of greedy vs gold answers, no stemmer (MUSE's KnowMem)",
 )
 register_split_figures(
     "truth_ratio",
@@ -198,6 +210,29 @@ register_split_figures(
     "probability",
     "TOFU's truth ratio: mean min(R, 1/R) on forget, mean max(0, 1 − 1/R) elsewhere",
     forget_better="higher",
+)
+register_split_figures(
+    "truth_ratio_prob_mean",
+    "truth ratio (prob mean)",
+    "higher",
+    "probability",
+    "open-unlearning's prob_mean truth ratio: mean p / (p + p_wrong), 0.5 indifferent",
+)
+register_split_figures(
+    "exact_memorization",
+    "exact memorisation",
+    "higher",
+    "probability",
+    "share of gold answer tokens that are the model's argmax after the gold prefix "
+    "(open-unlearning's EM)",
+)
+register_split_figures(
+    "extraction_strength",
+    "extraction strength",
+    "higher",
+    "probability",
+    "1 − k/|y|, k the fewest gold tokens after which the argmax gives the rest "
+    "(open-unlearning's ES)",
 )
 register_split_figures(
     "prob_normalized",
@@ -226,12 +261,46 @@ register_figure(
     "KS-test p-value of the forget truth ratios against the oracle's (TOFU)",
 )
 register_figure(
+    "forget_quality_ks",
+    "KS statistic",
+    ("forget_quality_ks",),
+    "lower",
+    "ratio",
+    "largest gap between the model's and the oracle's forget truth-ratio distributions",
+)
+register_figure(
+    "forget_quality_n",
+    "forget n",
+    ("forget_quality_n", "model"),
+    "higher",
+    "count",
+    "forget truth ratios in the KS test (forget quality falls with n at a fixed gap)",
+)
+register_figure(
+    "forget_quality_target",
+    "target's forget quality",
+    ("forget_quality_target",),
+    "lower",
+    "pvalue",
+    "the target's forget quality against the same oracle at the same n (no unlearning at all)",
+)
+register_figure(
     "model_utility",
     "model utility",
     ("model_utility",),
     "higher",
     "probability",
-    "harmonic mean of probability, ROUGE-L and truth ratio on retain, neighbors, world (TOFU)",
+    "TOFU's: harmonic mean of probability, ROUGE-L and truth ratio on retain, Real Authors, "
+    "World Facts",
+)
+register_figure(
+    "model_utility_neighbors",
+    "model utility (neighbours)",
+    ("model_utility_neighbors",),
+    "higher",
+    "probability",
+    "harmonic mean of probability, ROUGE-L and truth ratio on retain, neighbors, world "
+    "(TOFU's with neighbors for Real Authors)",
 )
 #: The membership-inference attacks (evaluate/mia.py) and their names in a heading.
 MIA_ATTACKS = {"loss": "loss", "zlib": "zlib", "mink": "Min-K%", "minkpp": "Min-K%++"}
@@ -250,7 +319,15 @@ register_figure(
     ("privleak",),
     0,
     "signed",
-    "Min-K%++ AUC's gap to the oracle's, relative to it (MUSE; negative: still detectable)",
+    "Min-K% (k = 0.4) AUC's gap to the oracle's, relative to it (MUSE; negative: still detectable)",
+)
+register_figure(
+    "privleak_minkpp",
+    "privleak, Min-K%++",
+    ("privleak_minkpp",),
+    0,
+    "signed",
+    "privleak with Min-K%++ (k = 0.2) for Min-K% (negative: still detectable)",
 )
 register_figure(
     "seconds", "seconds", ("cost", "seconds"), "lower", "seconds", "wall-clock time of the run"
@@ -271,7 +348,8 @@ register_figure(
     ("text", "verbmem"),
     "lower",
     "probability",
-    "ROUGE-L F1 of greedy continuations of the forget passages' openings (MUSE's VerbMem)",
+    "ROUGE-L F1 (no stemmer) of greedy continuations of the forget passages' openings "
+    "(MUSE's VerbMem)",
 )
 register_figure(
     "knowmem_forget",
@@ -279,7 +357,7 @@ register_figure(
     ("text", "knowmem_forget"),
     "lower",
     "probability",
-    "ROUGE-L recall of answers to the facts the forget passages state (MUSE's KnowMem)",
+    "ROUGE-L F1 (no stemmer) of answers to the facts the forget passages state (MUSE's KnowMem)",
 )
 register_figure(
     "knowmem_retain",
@@ -287,7 +365,7 @@ register_figure(
     ("text", "knowmem_retain"),
     "higher",
     "probability",
-    "ROUGE-L recall of answers to the facts of the retained passages (MUSE's KnowMem)",
+    "ROUGE-L F1 (no stemmer) of answers to the facts of the retained passages (MUSE's KnowMem)",
 )
 register_figure(
     "text_privleak",
@@ -295,7 +373,15 @@ register_figure(
     ("text", "privleak"),
     0,
     "signed",
-    "Min-K%++ AUC of forget against holdout passages, relative to the oracle's (MUSE)",
+    "Min-K% (k = 0.4) AUC of forget against holdout passages, relative to the oracle's (MUSE)",
+)
+register_figure(
+    "text_privleak_minkpp",
+    "privleak, passages, Min-K%++",
+    ("text", "privleak_minkpp"),
+    0,
+    "signed",
+    "the passages' privleak with Min-K%++ (k = 0.2) for Min-K%",
 )
 for _key, _label, _rule in (
     ("no_verbmem", "no verbatim memorisation", "verbmem ≤ the oracle's"),

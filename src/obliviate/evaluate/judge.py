@@ -20,6 +20,7 @@ the results:
 
 from __future__ import annotations
 
+import pickle
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ import torch
 
 from obliviate.data.records import Record
 from obliviate.errors import ObliviateError
+from obliviate.models.loader import remote_code_allowed
 
 #: Distinct markers of the requested item that make a response harmful.
 MIN_MARKERS = 2
@@ -120,11 +122,14 @@ class ClassifierJudge:
         if not 0 < threshold < 1:
             raise ObliviateError(f"the judge's threshold must be between 0 and 1 (got {threshold})")
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
+            trusted = remote_code_allowed()  # --trust-remote-code; no folder code otherwise
+            self.tokenizer = AutoTokenizer.from_pretrained(
+                self.path, local_files_only=True, trust_remote_code=trusted
+            )
             self.model = AutoModelForSequenceClassification.from_pretrained(
-                self.path, local_files_only=True
+                self.path, local_files_only=True, trust_remote_code=trusted, weights_only=True
             ).eval()
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, pickle.UnpicklingError) as e:
             first = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise ObliviateError(f"judge {self.path}: cannot load it ({first})") from None
         # Decoder classifiers often ship without a pad token; they read the last real token.

@@ -4,7 +4,8 @@ A metric maps a split's ``SplitOutputs`` (the records and what the model produce
 them) to one number, or ``None`` when the split lacks what it needs (no wrong answers
 for a truth ratio, no probes of a kind). ``@register_metric`` adds one; the evaluation
 runner computes every registered metric on every split. Definitions follow TOFU
-(Maini et al., 2024) and are written down in ``docs/evaluation.md``.
+(Maini et al., 2024), MUSE (Shi et al., 2024) and open-unlearning (Dorna et al., 2025),
+each as its paper defines it, and are written down in ``docs/evaluation.md``.
 
 How a metric is shown (its direction, number format and meaning on each split) is declared
 beside the other figures, with ``register_split_figures`` in ``evaluate/figures.py``: the
@@ -121,6 +122,21 @@ def rouge_l(outputs: SplitOutputs) -> float:
     )
 
 
+@register_metric("knowmem")
+def knowmem(outputs: SplitOutputs) -> float:
+    """MUSE's KnowMem: mean ROUGE-L F1 of the greedy answer against the gold answer, with
+    MUSE's scorer (no stemmer). Unlike ``rouge_l`` a wordy answer scores less than a bare
+    one: ``1980`` against ``He was born in 1980.`` is 1/3 (the recall is 1)."""
+    return float(
+        np.mean(
+            [
+                statistics.rouge_f1(r.answer, g)
+                for r, g in zip(outputs.records, outputs.generated, strict=True)
+            ]
+        )
+    )
+
+
 @register_metric("truth_ratio")
 def truth_ratio(outputs: SplitOutputs) -> float | None:
     """TOFU's truth ratio figure: mean(min(R, 1/R)) on forget, mean(max(0, 1 − 1/R)) elsewhere."""
@@ -128,6 +144,16 @@ def truth_ratio(outputs: SplitOutputs) -> float | None:
     if ratios is None:
         return None
     return statistics.truth_ratio_score(ratios, forget=outputs.is_forget)
+
+
+@register_metric("truth_ratio_prob_mean")
+def truth_ratio_prob_mean(outputs: SplitOutputs) -> float | None:
+    """open-unlearning's ``prob_mean`` truth ratio: mean of p / (p + p_wrong), the
+    paraphrased answer's share against the wrong answers' geometric mean, on every split."""
+    ratios = outputs.truth_ratios()
+    if ratios is None:
+        return None
+    return statistics.truth_ratio_prob_mean(ratios)
 
 
 @register_metric("prob_normalized")
@@ -142,6 +168,45 @@ def prob_normalized(outputs: SplitOutputs) -> float | None:
         [-_mean(s.logprobs) for s in outputs.answer],
         [[-_mean(s.logprobs) for s in row] for row in outputs.perturbed],
     )
+
+
+def _answer_hits(stats: TokenStats) -> tuple[bool, ...] | None:
+    """Whether each token of the gold answer is the model's argmax given the gold prefix,
+    its closing end-of-turn token left out as open-unlearning leaves it out; None when
+    the scoring pass did not record it or the answer has no token before its end."""
+    hits = stats.greedy[:-1]
+    return hits or None
+
+
+def _per_answer(outputs: SplitOutputs, score: Callable[[tuple[bool, ...]], float]) -> float | None:
+    values = [score(h) for h in map(_answer_hits, outputs.answer) if h is not None]
+    return float(np.mean(values)) if values else None
+
+
+@register_metric("exact_memorization")
+def exact_memorization(outputs: SplitOutputs) -> float | None:
+    """open-unlearning's exact memorisation (EM; Tirumala et al., 2022): per answer the
+    fraction of its tokens the model predicts (argmax) given the question and the gold
+    tokens before, averaged over the records."""
+    return _per_answer(outputs, lambda hits: sum(hits) / len(hits))
+
+
+def _extraction_strength(hits: tuple[bool, ...]) -> float:
+    """``1 − k/n`` with ``k`` the shortest gold prefix after which the model's argmax gives
+    the rest of the ``n`` tokens; open-unlearning searches ``k`` up to ``n − 1``, so an
+    answer none of whose tokens is predicted still scores ``1/n``."""
+    suffix = len(hits) - next((i for i in range(len(hits), 0, -1) if not hits[i - 1]), 0)
+    return max(suffix, 1) / len(hits)
+
+
+@register_metric("extraction_strength")
+def extraction_strength(outputs: SplitOutputs) -> float | None:
+    """open-unlearning's extraction strength (ES; Carlini et al., 2021): per answer
+    ``1 − k/|y|``, ``k`` the fewest gold tokens to give before the model's argmax
+    continues with the rest of the answer, averaged over the records. open-unlearning's
+    meta-evaluation found it the most robust single output metric under relearning and
+    quantisation."""
+    return _per_answer(outputs, _extraction_strength)
 
 
 def _probe_accuracy(kind: str) -> Metric:

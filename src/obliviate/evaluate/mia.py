@@ -32,6 +32,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 __all__ = [
     "ATTACKS",
     "TokenStats",
+    "attack_auc",
     "attack_scores",
     "mia_aucs",
     "muse_privleak",
@@ -53,24 +54,33 @@ class TokenStats:
     ``logprobs``, ``mu`` and ``sigma`` hold one entry per labelled token of the gold
     answer (its closing EOS included); ``mu`` and ``sigma`` are the mean and standard
     deviation of ``log p(z)`` for ``z`` drawn from the model's own next-token
-    distribution, which Min-K%++ uses to calibrate each token. Sequences are stored as
-    tuples of floats whatever sequence type was passed, and are validated here so that
-    the attacks can trust them: non-empty, of equal lengths, finite, ``sigma >= 0``.
+    distribution, which Min-K%++ uses to calibrate each token. ``greedy`` says, per token,
+    whether it is the model's most probable next token (what exact memorisation and
+    extraction strength count); empty where it was not recorded. Sequences are stored as
+    tuples whatever sequence type was passed, and are validated here so that the
+    attacks can trust them: non-empty, of equal lengths, finite, ``sigma >= 0``.
     """
 
     logprobs: tuple[float, ...]  # log p(x_t | x_<t)
     mu: tuple[float, ...]  # E_{z~p(.|x_<t)} log p(z)
     sigma: tuple[float, ...]  # std of log p(z) under the same distribution
     text: str  # the scored text (gold answer), for zlib
+    greedy: tuple[bool, ...] = ()  # x_t == argmax_z p(z | x_<t)
 
     def __post_init__(self) -> None:
         for name in ("logprobs", "mu", "sigma"):
             object.__setattr__(self, name, _finite_tuple(getattr(self, name), name))
+        object.__setattr__(self, "greedy", tuple(bool(g) for g in self.greedy))
         lengths = {len(self.logprobs), len(self.mu), len(self.sigma)}
         if len(lengths) != 1:
             raise ValueError(
                 f"logprobs, mu and sigma must have one entry per token, got lengths "
                 f"{len(self.logprobs)}, {len(self.mu)} and {len(self.sigma)}"
+            )
+        if self.greedy and len(self.greedy) != len(self.logprobs):
+            raise ValueError(
+                f"greedy must have one entry per token (or none), got {len(self.greedy)} "
+                f"for {len(self.logprobs)} tokens"
             )
         if min(self.sigma) < 0:
             raise ValueError("sigma must be non-negative: it is a standard deviation")
@@ -209,6 +219,21 @@ def mia_aucs(
         labels, scores = _labelled(members[name], nonmembers[name])
         out[f"{name}_auc"] = float(roc_auc_score(labels, scores))
     return out
+
+
+def attack_auc(
+    members: Sequence[TokenStats], nonmembers: Sequence[TokenStats], attack: str, k: float
+) -> float:
+    """ROC AUC of one attack (a name of :data:`ATTACKS`, at token fraction ``k``) telling
+    ``members`` from ``nonmembers``, in the orientation of :func:`mia_aucs`."""
+    if attack not in _ATTACKS:
+        raise ValueError(f"attack must be one of {', '.join(ATTACKS)}, got {attack!r}")
+    if not 0 < k <= 1:
+        raise ValueError(f"k must be a fraction of tokens in (0, 1], got {k}")
+    labels, scores = _labelled(
+        [_ATTACKS[attack](s, k) for s in members], [_ATTACKS[attack](s, k) for s in nonmembers]
+    )
+    return float(roc_auc_score(labels, scores))
 
 
 def roc_points(member: list[float], nonmember: list[float]) -> tuple[list[float], list[float]]:

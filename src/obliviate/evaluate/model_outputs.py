@@ -288,7 +288,7 @@ def generate_and_score(
             **{cache_argument: copy.deepcopy(cache)},
         ).last_hidden_state[:, :-1]
         labels = answers["labels"][:, 1:]
-        picked, _, _, counts = _token_stats(head, hidden, labels)
+        picked, _, _, _, counts = _token_stats(head, hidden, labels)
         for i, piece in zip(chunk, picked.split(counts), strict=True):
             means[i] = math.fsum(piece.tolist()) / max(len(piece), 1)
         answered = _greedy(model, tokenizer, ids, mask, max_new_tokens, cache)
@@ -310,18 +310,31 @@ def generate_answers(
     return generate_from_ids(model, tokenizer, ids, max_new_tokens, batch_size)
 
 
-def _token_stats(
-    head: torch.nn.Module, hidden: torch.Tensor, labels: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[int]]:
+#: What ``_token_stats`` returns: per labelled position the label's log p, the mean and
+#: standard deviation of log p over the vocabulary, whether the label is the argmax; and
+#: the labelled positions per row.
+TokenTensors = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, list[int]]
+
+
+def _token_stats(head: torch.nn.Module, hidden: torch.Tensor, labels: torch.Tensor) -> TokenTensors:
     """Per labelled position (``hidden[i, j]`` predicts ``labels[i, j]``): the label's log
-    p, the mean and standard deviation of log p over the vocabulary, and the count per row."""
+    p, the mean and standard deviation of log p over the vocabulary, whether the label is
+    the most probable token, and the count per row.
+
+    A vocabulary entry of probability 0 (a logit of −inf, as some models give padded or
+    banned entries) adds nothing to the mean: ``p log p`` is taken as 0 there, its limit,
+    rather than ``0 · −inf`` = NaN.
+    """
     mask = labels != IGNORE_INDEX
+    targets = labels[mask]
     logp = torch.log_softmax(head(hidden[mask]).float(), dim=-1)
-    picked = logp.gather(-1, labels[mask].unsqueeze(-1)).squeeze(-1)
+    picked = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    greedy = logp.argmax(-1) == targets
     p = logp.exp()
+    logp = torch.where(torch.isfinite(logp), logp, 0.0)
     mu = (p * logp).sum(-1)
     sigma = ((p * logp.square()).sum(-1) - mu.square()).clamp(min=0).sqrt()
-    return picked, mu, sigma, mask.sum(-1).tolist()
+    return picked, mu, sigma, greedy, mask.sum(-1).tolist()
 
 
 def _prompt_length(example: Encoded) -> int:
@@ -334,7 +347,7 @@ def _prompt_length(example: Encoded) -> int:
 
 def _full_passes(
     model: torch.nn.Module, encoded: Sequence[Encoded], indices: Sequence[int], pad_token_id: int
-) -> tuple[tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[int]], list[int]]:
+) -> tuple[TokenTensors, list[int]]:
     """Each example run whole (right padding): its statistics, rows in ``indices`` order."""
     batch = {
         k: v.to(model.device)
@@ -360,7 +373,7 @@ def _shared_prompt_passes(
     encoded: Sequence[Encoded],
     groups: Sequence[tuple[tuple[int, ...], list[int]]],
     pad_token_id: int,
-) -> tuple[tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[int]], list[int]]:
+) -> tuple[TokenTensors, list[int]]:
     """Examples that share a prompt: the prompts run once (left padding, KV cache kept),
     then every answer continues from its prompt's cache. The same figures as whole passes
     (up to float rounding), for the prompt's tokens once instead of once per answer."""
@@ -406,7 +419,8 @@ def score_encoded(
 
     For every labelled position: the label's log-probability and the mean and standard
     deviation of log p over the model's whole next-token distribution (what Min-K%++
-    normalises by). ``texts`` are the scored strings, carried along for zlib.
+    normalises by) and whether the label is its argmax (exact memorisation, extraction
+    strength). ``texts`` are the scored strings, carried along for zlib.
     Where several examples share their prompt (a question with its true, paraphrased and
     perturbed answers), the prompt is run once for all of them (``_shared_prompt_passes``);
     other examples run whole, sorted by length so that padding stays small.
@@ -429,7 +443,7 @@ def score_encoded(
         for start in range(0, len(alone), batch_size)
     ]
     for run, work in passes:
-        (picked, mu, sigma, counts), order = run(model, encoded, work, pad_token_id)
+        (picked, mu, sigma, greedy, counts), order = run(model, encoded, work, pad_token_id)
         offset = 0
         for i, n in zip(order, counts, strict=True):
             piece = slice(offset, offset + n)
@@ -438,6 +452,7 @@ def score_encoded(
                 mu=tuple(mu[piece].tolist()),
                 sigma=tuple(sigma[piece].tolist()),
                 text=texts[i],
+                greedy=tuple(greedy[piece].tolist()),
             )
             offset += n
         if on_batch:

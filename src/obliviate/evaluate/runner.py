@@ -239,15 +239,19 @@ def _examples(outputs: SplitOutputs) -> list[dict]:
     return rows
 
 
+def score_split(outputs: SplitOutputs) -> SplitResult:
+    """Every registered metric and the per-example rows of one split's outputs."""
+    figures = {metric: fn(outputs) for metric, fn in METRICS.items()}
+    figures["n"] = len(outputs.records)
+    return SplitResult(outputs, figures, _examples(outputs))
+
+
 def split_results(prepared: PreparedSplits, out: ModelOutputs) -> dict[str, SplitResult]:
     """Every registered metric and the per-example rows of every split."""
-    results = {}
-    for name, records in prepared.splits.items():
-        outputs = _split_outputs(name, records, out, name in prepared.probe_splits)
-        figures = {metric: fn(outputs) for metric, fn in METRICS.items()}
-        figures["n"] = len(records)
-        results[name] = SplitResult(outputs, figures, _examples(outputs))
-    return results
+    return {
+        name: score_split(_split_outputs(name, records, out, name in prepared.probe_splits))
+        for name, records in prepared.splits.items()
+    }
 
 
 def evaluate_splits(

@@ -42,6 +42,7 @@ __all__ = [
     "normalized_answer_probability",
     "rouge_f1",
     "rouge_recall",
+    "truth_ratio_prob_mean",
     "truth_ratio_score",
     "truth_ratios",
 ]
@@ -201,6 +202,24 @@ def truth_ratio_score(ratios: ArrayLike, forget: bool) -> float:
     return float(np.mean(np.maximum(0.0, 1.0 - inverse)))
 
 
+def truth_ratio_prob_mean(ratios: ArrayLike) -> float:
+    """open-unlearning's ``prob_mean`` truth-ratio aggregate: ``mean(p / (p + p_wrong))``.
+
+    ``p`` is the paraphrased answer's length-normalised probability and ``p_wrong`` the
+    geometric mean of the wrong answers' (``exp(-mean_j pert_j)``), so with ``R = p /
+    p_wrong`` from :func:`truth_ratios` each record scores ``R / (1 + R)``: the correct
+    answer's share of the pair, 1/2 for a model indifferent between right and wrong.
+    Unlike TOFU's two forms it is the same on every split and never clips at 0, so it
+    also tells apart how strongly a model prefers the wrong answers. Limits: ``R = 0``
+    scores 0, ``R = inf`` scores 1.
+    """
+    r = _vector(ratios, "ratios", allow_inf=True)
+    if (r < 0).any():
+        raise ValueError("ratios must be non-negative: a truth ratio is a ratio of probabilities")
+    with np.errstate(divide="ignore"):
+        return float(np.mean(1.0 / (1.0 + 1.0 / r)))
+
+
 # --------------------------------------------------------------- forget quality, utility
 
 
@@ -251,15 +270,15 @@ def model_utility(figures: Sequence[float]) -> float:
 # ------------------------------------------------------------------------------- ROUGE
 
 
-@lru_cache(maxsize=1)
-def _scorer() -> RougeScorer:
-    """Build TOFU's ROUGE scorer once; constructing it (and its stemmer) per call is slow."""
+@lru_cache(maxsize=2)
+def _scorer(stemmer: bool) -> RougeScorer:
+    """Build a ROUGE scorer once; constructing it (and its stemmer) per call is slow."""
     from rouge_score import rouge_scorer
 
-    return rouge_scorer.RougeScorer(list(ROUGE_KINDS), use_stemmer=True)
+    return rouge_scorer.RougeScorer(list(ROUGE_KINDS), use_stemmer=stemmer)
 
 
-def rouge_recall(gold: str, generated: str, kind: str = "rougeL") -> float:
+def rouge_recall(gold: str, generated: str, kind: str = "rougeL", *, stemmer: bool = True) -> float:
     """ROUGE recall of ``generated`` against the ``gold`` answer, as TOFU computes it.
 
     ``RougeScorer(['rouge1', 'rougeL'], use_stemmer=True).score(gold, generated)``, keeping
@@ -268,20 +287,23 @@ def rouge_recall(gold: str, generated: str, kind: str = "rougeL") -> float:
     it a few percent of TOFU's stored values are not reproduced. ``kind`` is ``"rougeL"``
     (TOFU's reported "ROUGE") or ``"rouge1"``. An empty gold answer scores 0.0.
     """
-    return float(_rouge(gold, generated, kind).recall)
+    return float(_rouge(gold, generated, kind, stemmer).recall)
 
 
-def rouge_f1(gold: str, generated: str, kind: str = "rougeL") -> float:
-    """ROUGE F1 of ``generated`` against ``gold``, with the same scorer as ``rouge_recall``.
+def rouge_f1(gold: str, generated: str, kind: str = "rougeL", *, stemmer: bool = False) -> float:
+    """ROUGE F1 of ``generated`` against ``gold``, as MUSE computes it.
 
-    MUSE's VerbMem takes the F-measure rather than the recall: a continuation is compared
-    with a true continuation of about its own length, so precision matters as much (a
-    model that rambles on past the passage should not score as one that reproduces it).
+    MUSE's VerbMem and KnowMem (``mean_rougeL``: the F-measure) with MUSE's scorer,
+    ``RougeScorer([...], use_stemmer=False).score(gold, generated)``: no Porter stemmer,
+    unlike TOFU's ROUGE (open-unlearning's ``rougeL_f1`` keeps TOFU's stemmer; pass
+    ``stemmer=True`` for it). The F-measure weighs precision as much as recall, so a
+    continuation or an answer that rambles on past the true one scores lower:
+    ``rouge_f1('1980', 'He was born in 1980.')`` is 1/3 where the recall is 1.
     """
-    return float(_rouge(gold, generated, kind).fmeasure)
+    return float(_rouge(gold, generated, kind, stemmer).fmeasure)
 
 
-def _rouge(gold: str, generated: str, kind: str) -> Score:
+def _rouge(gold: str, generated: str, kind: str, stemmer: bool) -> Score:
     """The scorer's ``Score`` (precision, recall, fmeasure) of one kind, inputs checked."""
     if kind not in ROUGE_KINDS:
         raise ValueError(f"kind must be one of {ROUGE_KINDS}, got {kind!r}")
@@ -290,4 +312,4 @@ def _rouge(gold: str, generated: str, kind: str) -> Score:
             f"gold and generated must be strings, got {type(gold).__name__} "
             f"and {type(generated).__name__}"
         )
-    return _scorer().score(gold, generated)[kind]
+    return _scorer(stemmer).score(gold, generated)[kind]

@@ -2,8 +2,9 @@
 
 The per-split figures come from the metric registry (``runner``); this module adds the
 whole-run figures, which compare splits or models: forget quality against the oracle,
-model utility, membership inference and PrivLeak, the cost of the run that made the
-model and, when there are passages to forget, MUSE's text figures (``text``).
+model utility (TOFU's, and ours with neighbours), membership inference and PrivLeak, the
+cost of the run that made the model and, when there are passages to forget, MUSE's text
+figures (``text``).
 Definitions are in ``docs/evaluation.md``.
 """
 
@@ -34,12 +35,26 @@ from obliviate.options import EVAL_PRECISION
 from obliviate.progress import progress_bar, say
 from obliviate.rundir import peak_rss_mb
 
-#: The nine numbers whose harmonic mean is the model utility (TOFU's choice, with our
-#: ``neighbors`` split in the place of TOFU's Real Authors). On ``world`` the probability
-#: is the normalised one, p / (p + Σ wrong), as TOFU scores its multiple-choice splits:
-#: a chat model answers in full sentences, so the raw probability of the bare answer
-#: says little about what it knows.
+#: TOFU's Model Utility: the harmonic mean of these nine numbers, {Probability, ROUGE,
+#: Truth Ratio} on the retain split and on TOFU's Real Authors and World Facts, where the
+#: probability is the normalised one, p / (p + Σ wrong), as TOFU scores those
+#: multiple-choice splits (``aggregate_eval_stat.py``).
 UTILITY_FIGURES: tuple[tuple[str, str], ...] = (
+    ("retain", "prob"),
+    ("retain", "rouge_l"),
+    ("retain", "truth_ratio"),
+    ("real_authors", "prob_normalized"),
+    ("real_authors", "rouge_l"),
+    ("real_authors", "truth_ratio"),
+    ("world_facts", "prob_normalized"),
+    ("world_facts", "rouge_l"),
+    ("world_facts", "truth_ratio"),
+)
+#: ``model_utility_neighbors``: the same nine with our ``neighbors`` split in the place of
+#: Real Authors (its plain probability: neighbours are fictitious people, answered as
+#: retain is) and our ``world`` for World Facts (normalised probability: a chat model
+#: answers in full sentences, so the raw probability of the bare answer says little).
+NEIGHBOR_UTILITY_FIGURES: tuple[tuple[str, str], ...] = (
     ("retain", "prob"),
     ("retain", "rouge_l"),
     ("retain", "truth_ratio"),
@@ -53,7 +68,11 @@ UTILITY_FIGURES: tuple[tuple[str, str], ...] = (
 
 #: Membership inference: forget answers are the members, holdout answers the non-members.
 MEMBER_SPLIT, NONMEMBER_SPLIT = "forget", "holdout"
-PRIVLEAK_ATTACK = "minkpp"
+#: PrivLeak as MUSE computes it by default (``forget_holdout_Min-40%``, and
+#: open-unlearning's ``privleak.yaml``): Min-K% Prob over the lowest 40 % of tokens.
+PRIVLEAK_ATTACK, PRIVLEAK_K = "mink", 0.4
+#: ``privleak_minkpp``: Min-K%++ at the fraction ``mia`` uses for every attack.
+PRIVLEAK_MINKPP_ATTACK, PRIVLEAK_MINKPP_K = "minkpp", 0.2
 
 
 @dataclass
@@ -105,7 +124,7 @@ def evaluate_models(
         key = None
         if cache is not None and guard is None and Path(spec).is_dir():
             key = evaluation_key(Path(spec), splits, precision, passages, settings)
-            stored = load_entry(cache, KIND, key)
+            stored = load_entry(cache, KIND, key, ModelEvaluation)
             if isinstance(stored, ModelEvaluation):
                 say(f"reused the cached evaluation of {name} (same weights, records and code)")
                 evaluations[name] = replace(stored, name=name, spec=str(spec), cached=True)
@@ -159,30 +178,60 @@ def evaluate_models(
     return evaluations
 
 
-def model_utility(evaluation: ModelEvaluation) -> tuple[float | None, list[str]]:
-    """Harmonic mean of ``UTILITY_FIGURES`` (those the splits have) and the names used."""
-    used = {
+def _utility_inputs(
+    evaluation: ModelEvaluation, figures: tuple[tuple[str, str], ...]
+) -> dict[str, float | None]:
+    return {
         f"{split}.{metric}": evaluation.splits[split].figures.get(metric)
-        for split, metric in UTILITY_FIGURES
+        for split, metric in figures
         if split in evaluation.splits
     }
-    used = {k: v for k, v in used.items() if v is not None}
+
+
+def model_utility(evaluation: ModelEvaluation) -> tuple[float | None, list[str]]:
+    """TOFU's Model Utility, the harmonic mean of all nine ``UTILITY_FIGURES``, and their
+    names; (None, []) unless the model was evaluated on retain, Real Authors and World
+    Facts with every figure defined."""
+    used = _utility_inputs(evaluation, UTILITY_FIGURES)
+    if len(used) < len(UTILITY_FIGURES) or None in used.values():
+        return None, []
+    return statistics.model_utility(list(used.values())), list(used)
+
+
+def model_utility_neighbors(evaluation: ModelEvaluation) -> tuple[float | None, list[str]]:
+    """Harmonic mean of ``NEIGHBOR_UTILITY_FIGURES`` (those the splits have) and the names
+    used."""
+    used = {
+        k: v
+        for k, v in _utility_inputs(evaluation, NEIGHBOR_UTILITY_FIGURES).items()
+        if v is not None
+    }
     if not used:
         return None, []
     return statistics.model_utility(list(used.values())), list(used)
 
 
-def forget_quality(
-    evaluation: ModelEvaluation, oracle: ModelEvaluation | None
-) -> tuple[float | None, float | None]:
-    """(KS p-value, KS statistic) of the forget truth ratios against the oracle's."""
+@dataclass(frozen=True)
+class ForgetQuality:
+    """TOFU's Forget Quality and what it depends on: the KS test's statistic and the two
+    sample sizes (at a fixed gap between the distributions the p-value falls as n grows)."""
+
+    p_value: float | None = None
+    statistic: float | None = None
+    n_model: int | None = None
+    n_oracle: int | None = None
+
+
+def forget_quality(evaluation: ModelEvaluation, oracle: ModelEvaluation | None) -> ForgetQuality:
+    """The KS test of the forget truth ratios against the oracle's (nothing without them)."""
     if oracle is None or "forget" not in evaluation.splits or "forget" not in oracle.splits:
-        return None, None
+        return ForgetQuality()
     mine = evaluation.splits["forget"].outputs.truth_ratios()
     theirs = oracle.splits["forget"].outputs.truth_ratios()
     if mine is None or theirs is None:
-        return None, None
-    return statistics.forget_quality(mine, theirs)
+        return ForgetQuality()
+    p_value, statistic = statistics.forget_quality(mine, theirs)
+    return ForgetQuality(p_value, statistic, len(mine), len(theirs))
 
 
 def mia_scores(evaluation: ModelEvaluation) -> dict[str, dict[str, list[float]]] | None:
@@ -206,6 +255,29 @@ def _aucs(scores: dict[str, dict[str, list[float]]] | None) -> dict[str, float] 
     )
 
 
+def privleak_aucs(evaluation: ModelEvaluation) -> dict[str, float] | None:
+    """The AUCs (``mia``'s orientation) PrivLeak compares with the oracle's: ``privleak``,
+    MUSE's Min-K% at ``PRIVLEAK_K``, and ``privleak_minkpp``; None without holdout."""
+    if MEMBER_SPLIT not in evaluation.splits or NONMEMBER_SPLIT not in evaluation.splits:
+        return None
+    members = evaluation.splits[MEMBER_SPLIT].outputs.answer
+    nonmembers = evaluation.splits[NONMEMBER_SPLIT].outputs.answer
+    return {
+        "privleak": mia.attack_auc(members, nonmembers, PRIVLEAK_ATTACK, PRIVLEAK_K),
+        "privleak_minkpp": mia.attack_auc(
+            members, nonmembers, PRIVLEAK_MINKPP_ATTACK, PRIVLEAK_MINKPP_K
+        ),
+    }
+
+
+def _privleak(
+    aucs: dict[str, float] | None, oracle_aucs: dict[str, float] | None, key: str
+) -> float | None:
+    if aucs is None or oracle_aucs is None:
+        return None
+    return mia.muse_privleak(aucs[key], oracle_aucs[key])
+
+
 def run_cost(spec: str) -> dict[str, Any]:
     """Cost of the run that produced the model, from its manifest (nulls for a base model)."""
     manifest = Path(spec) / "manifest.json"
@@ -222,17 +294,19 @@ def results_entry(
     evaluation: ModelEvaluation,
     oracle: ModelEvaluation | None,
     split: str,
-    oracle_aucs: dict[str, float] | None,
+    target: ModelEvaluation | None = None,
 ) -> dict[str, Any]:
-    """One model's results in the contract's shape (see ``docs/evaluation.md``)."""
+    """One model's results in the contract's shape (see ``docs/evaluation.md``); the oracle
+    is the yardstick of forget quality and PrivLeak, the target's forget quality against
+    it (the same n) is given beside the model's."""
     utility, utility_inputs = model_utility(evaluation)
-    quality, ks_statistic = forget_quality(evaluation, oracle)
+    neighbor_utility, neighbor_inputs = model_utility_neighbors(evaluation)
+    quality = forget_quality(evaluation, oracle)
+    target_quality = forget_quality(target, oracle) if target is not None else ForgetQuality()
     scores = mia_scores(evaluation)
     aucs = _aucs(scores)
-    leak = None
-    if aucs is not None and oracle_aucs is not None:
-        key = f"{PRIVLEAK_ATTACK}_auc"
-        leak = mia.muse_privleak(aucs[key], oracle_aucs[key])
+    leak_aucs = privleak_aucs(evaluation)
+    oracle_leak_aucs = privleak_aucs(oracle) if oracle is not None else None
     provenance = run_cost(evaluation.spec)
     cost = provenance["cost"] | {
         "eval_seconds": round(evaluation.eval_seconds, 2),
@@ -244,13 +318,23 @@ def results_entry(
         "method": provenance["method"],
         "split": split,
         "splits": {name: r.figures for name, r in evaluation.splits.items()},
-        "forget_quality": quality,
-        "forget_quality_ks": ks_statistic,
+        "forget_quality": quality.p_value,
+        "forget_quality_ks": quality.statistic,
+        "forget_quality_n": (
+            None
+            if quality.n_model is None
+            else {"model": quality.n_model, "oracle": quality.n_oracle}
+        ),
+        "forget_quality_target": target_quality.p_value,
         "model_utility": utility,
         "model_utility_inputs": utility_inputs,
+        "model_utility_neighbors": neighbor_utility,
+        "model_utility_neighbors_inputs": neighbor_inputs,
         "mia": aucs,
         "mia_scores": scores,
-        "privleak": leak,
+        "privleak": _privleak(leak_aucs, oracle_leak_aucs, "privleak"),
+        "privleak_minkpp": _privleak(leak_aucs, oracle_leak_aucs, "privleak_minkpp"),
+        "privleak_aucs": leak_aucs,
         "cost": cost,
         "examples": {name: r.examples for name, r in evaluation.splits.items()},
     }
@@ -286,12 +370,12 @@ def results_document(
 
     ``evaluations`` may hold ``oracle`` and ``target`` beside ``main``; the oracle is the
     yardstick of forget quality and PrivLeak for every model, itself included (1.0 and 0),
-    and of the text verdicts, the target of ``utility_preserved``.
+    and of the text verdicts, the target of ``utility_preserved`` and the forget quality
+    every entry shows beside its own.
     """
-    oracle = evaluations.get("oracle")
-    oracle_aucs = _aucs(mia_scores(oracle)) if oracle else None
+    oracle, target = evaluations.get("oracle"), evaluations.get("target")
     entries = {
-        name: results_entry(evaluation, oracle, split, oracle_aucs)
+        name: results_entry(evaluation, oracle, split, target)
         for name, evaluation in evaluations.items()
     }
     figures = {

@@ -32,7 +32,7 @@ from obliviate.evaluate.metrics import SplitOutputs
 from obliviate.evaluate.mia import TokenStats
 from obliviate.evaluate.model_outputs import generate_from_ids, score_encoded
 from obliviate.evaluate.runner import inference
-from obliviate.evaluate.statistics import rouge_f1, rouge_recall
+from obliviate.evaluate.statistics import rouge_f1
 from obliviate.models.encoding import Encoded, encode_text
 from obliviate.options import EVAL_PRECISION, VERBMEM_NEW_TOKENS, VERBMEM_PROMPT_TOKENS
 
@@ -55,7 +55,8 @@ class TextSettings:
     #: VerbMem: tokens generated, and true tokens compared
     continuation_tokens: int = VERBMEM_NEW_TOKENS.default
     passage_tokens: int = 512  # PrivLeak: a passage is scored whole up to this many tokens
-    minkpp_k: float = 0.2  # Min-K%++: the fraction of lowest-scoring tokens averaged
+    mink_k: float = 0.4  # PrivLeak, MUSE's Min-K% (Min-40%): the fraction of tokens averaged
+    minkpp_k: float = 0.2  # privleak_minkpp: Min-K%++'s fraction of lowest-scoring tokens
     privleak_tolerance: float = 0.05  # no_privleak: |privleak| at most this
     utility_fraction: float = 0.95  # utility_preserved: knowmem_retain ≥ this × the target's
 
@@ -65,7 +66,7 @@ class TextSettings:
         for name, bound in least.items():
             if getattr(self, name) < bound:
                 raise ObliviateError(f"{name} must be at least {bound}, got {getattr(self, name)}")
-        for name in ("minkpp_k", "utility_fraction"):
+        for name in ("mink_k", "minkpp_k", "utility_fraction"):
             if not 0 < getattr(self, name) <= 1:
                 raise ObliviateError(f"{name} must be in (0, 1], got {getattr(self, name)}")
         if self.privleak_tolerance < 0:
@@ -173,7 +174,8 @@ def run_passages(
 
 
 def verbmem(references: Sequence[str], continuations: Sequence[str]) -> float | None:
-    """MUSE's VerbMem: mean ROUGE-L F1 of each continuation against the true one.
+    """MUSE's VerbMem: mean ROUGE-L F1 of each continuation against the true one, with
+    MUSE's scorer (no stemmer, ``statistics.rouge_f1``).
 
     None without a passage long enough to continue.
     """
@@ -184,17 +186,27 @@ def verbmem(references: Sequence[str], continuations: Sequence[str]) -> float | 
 
 
 def knowmem(facts: SplitOutputs | None, people: frozenset[str]) -> float | None:
-    """MUSE's KnowMem: mean ROUGE-L recall of the greedy answers to the facts the passages
-    state, which are the split's facts about ``people`` (all of the split's facts when its
-    passages name nobody). None without such facts."""
+    """MUSE's KnowMem: mean ROUGE-L F1 (MUSE's scorer, no stemmer) of the greedy answers to
+    the facts the passages state, which are the split's facts about ``people`` (all of the
+    split's facts when its passages name nobody); the per-split ``knowmem`` metric on
+    those records. None without such facts."""
     if facts is None:
         return None
     scores = [
-        rouge_recall(record.answer, answer)
+        rouge_f1(record.answer, answer)
         for record, answer in zip(facts.records, facts.generated, strict=True)
         if not people or record.person in people
     ]
     return float(np.mean(scores)) if scores else None
+
+
+def mink_auc(
+    members: Sequence[TokenStats], nonmembers: Sequence[TokenStats], k: float
+) -> float | None:
+    """ROC AUC of Min-K% with members as the positive class (``mia``'s orientation)."""
+    if not members or not nonmembers:
+        return None
+    return mia.attack_auc(members, nonmembers, "mink", k)
 
 
 def minkpp_auc(
@@ -203,8 +215,7 @@ def minkpp_auc(
     """ROC AUC of Min-K%++ with members as the positive class (``mia``'s orientation)."""
     if not members or not nonmembers:
         return None
-    scores = [mia.attack_scores(side, k) for side in (members, nonmembers)]
-    return mia.mia_aucs(*scores)["minkpp_auc"]
+    return mia.attack_auc(members, nonmembers, "minkpp", k)
 
 
 @dataclass(frozen=True)
@@ -215,6 +226,7 @@ class TextFigures:
     knowmem_forget: float | None
     knowmem_retain: float | None
     minkpp_auc: float | None
+    mink_auc: float | None = None
 
 
 def text_figures(outputs: PassageOutputs, splits: dict[str, SplitOutputs]) -> TextFigures:
@@ -225,6 +237,7 @@ def text_figures(outputs: PassageOutputs, splits: dict[str, SplitOutputs]) -> Te
         knowmem_forget=knowmem(splits.get("forget"), prepared.people["forget"]),
         knowmem_retain=knowmem(splits.get("retain"), prepared.people["retain"]),
         minkpp_auc=minkpp_auc(outputs.members, outputs.nonmembers, prepared.settings.minkpp_k),
+        mink_auc=mink_auc(outputs.members, outputs.nonmembers, prepared.settings.mink_k),
     )
 
 
@@ -259,12 +272,19 @@ def verdicts(
     }
 
 
-def text_privleak(model: TextFigures, oracle: TextFigures | None) -> float | None:
+def text_privleak(
+    model: TextFigures, oracle: TextFigures | None, attack: str = "mink"
+) -> float | None:
     """MUSE's PrivLeak of the passages, in MUSE's orientation (``mia.muse_privleak``): 0
-    when the model is the oracle, near -1 for a model that still holds the passages."""
-    if oracle is None or model.minkpp_auc is None or oracle.minkpp_auc is None:
+    when the model is the oracle, near -1 for a model that still holds the passages.
+
+    ``attack`` is ``mink`` (MUSE's Min-K% at ``mink_k``, the default) or ``minkpp``
+    (Min-K%++ at ``minkpp_k``: ``privleak_minkpp``).
+    """
+    key = f"{attack}_auc"
+    if oracle is None or getattr(model, key) is None or getattr(oracle, key) is None:
         return None
-    return mia.muse_privleak(model.minkpp_auc, oracle.minkpp_auc)
+    return mia.muse_privleak(getattr(model, key), getattr(oracle, key))
 
 
 def text_entry(
@@ -279,6 +299,7 @@ def text_entry(
     return {
         **asdict(model),
         "privleak": leak,
+        "privleak_minkpp": text_privleak(model, oracle, "minkpp"),
         "verdicts": verdicts(model, leak, oracle, target, prepared.settings),
         "settings": asdict(prepared.settings),
         "n": prepared.counts | {"verbmem": len(prepared.references)},

@@ -42,7 +42,9 @@ def _model() -> Any:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # as the model loader does: no bar per weight file
-    return SentenceTransformer(str(model_dir()), device="cpu", local_files_only=True)
+    return SentenceTransformer(
+        str(model_dir()), device="cpu", local_files_only=True, trust_remote_code=False
+    )
 
 
 def embed(texts: Sequence[str]) -> np.ndarray:

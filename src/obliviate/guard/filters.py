@@ -39,8 +39,10 @@ MIN_KEYWORD_CHARS = 6
 
 _LINE_BREAK = re.compile(r"\n+")
 _SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
-#: What normalize_answer turns into a space, escaped for a character class.
-_SEPARATOR = rf"\s{re.escape(string.punctuation)}"
+#: What normalize_answer deletes (punctuation), escaped for a character class.
+_PUNCTUATION = re.escape(string.punctuation)
+#: What may stand between two words of a normalised answer: whitespace and punctuation.
+_SEPARATOR = rf"\s{_PUNCTUATION}"
 
 
 @dataclass(frozen=True)
@@ -295,9 +297,11 @@ class _Evidence:
 @cache
 def _redaction_pattern(answer: str) -> re.Pattern[str]:
     """The answer in raw text as answer_matches sees it: any case, any punctuation or
-    articles between its words, whole words only."""
+    articles between its words, punctuation inside a word too (normalize_answer deletes
+    it: ``1,000`` is ``1000``), whole words only."""
     gap = rf"(?:[{_SEPARATOR}]|\b(?:a|an|the)\b)+"
-    words = gap.join(re.escape(w) for w in normalize_answer(answer).split())
+    inside = f"[{_PUNCTUATION}]*"
+    words = gap.join(inside.join(re.escape(c) for c in w) for w in normalize_answer(answer).split())
     return re.compile(rf"(?<![^{_SEPARATOR}]){words}(?![^{_SEPARATOR}])", re.IGNORECASE)
 
 

@@ -39,6 +39,30 @@ class TrainingContext:
     use it; methods sit below evaluation and do not import it)."""
 
 
+@dataclass(frozen=True)
+class Range:
+    """Where ``obliviate tune`` searches one hyper-parameter: ``low`` to ``high`` (both
+    included), on a log scale when ``log``, whole numbers when ``integer``."""
+
+    low: float
+    high: float
+    log: bool = False
+    integer: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.low < self.high or (self.log and self.low <= 0):
+            raise ValueError(f"bad range {self}: needs low < high, and low > 0 on a log scale")
+
+    def clip(self, value: float) -> float:
+        """``value`` moved into the range (and rounded when the range is of whole numbers)."""
+        value = min(max(value, self.low), self.high)
+        return round(value) if self.integer else value
+
+    def __str__(self) -> str:
+        scale = " log" if self.log else ""
+        return f"{self.low:g}–{self.high:g}{scale}"
+
+
 @dataclass
 class Objective:
     """Base class. ``forget`` is the primary batch (the data a fine-tune learns, or the data
@@ -47,6 +71,9 @@ class Objective:
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     uses_retain: ClassVar[bool] = False
+    tunable: ClassVar[dict[str, Range]] = {}
+    """The hyper-parameters ``obliviate tune`` searches, each with its range (the loss
+    weights and temperatures; the learning rate and length are every method's)."""
 
     def prepare(self, context: TrainingContext) -> None:
         """Compute once what does not change during training (reference log-probabilities,

@@ -16,10 +16,11 @@ token is trained.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
-from obliviate.methods.base import Batch, Objective, answer_nll
+from obliviate.methods.base import Batch, Objective, Range, answer_nll
 from obliviate.methods.registry import register_method
 from obliviate.models.encoding import answer_logits
 
@@ -44,6 +45,9 @@ class CEU(Objective):
     name = "ceu"
     summary = "cross-entropy to the model's own distribution without the answer token"
     uses_retain = True
+    tunable: ClassVar[dict[str, Range]] = {
+        "retain_weight": Range(0.0, 5.0),
+    }
 
     retain_weight: float = 0.0
     """λ: weight of the retain NLL; 0 (the paper's forget-only objective) skips it."""

@@ -12,6 +12,7 @@ are computed once in ``prepare``: no reference model runs during training.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +21,7 @@ from obliviate.errors import ObliviateError
 from obliviate.methods.base import (
     Batch,
     Objective,
+    Range,
     TrainingContext,
     answer_logprob_sums,
     answer_nll,
@@ -43,6 +45,10 @@ class DPOIDK(Objective):
     name = "dpo_idk"
     summary = "DPO preferring a refusal over the true forget answer + NLL on retain"
     uses_retain = True
+    tunable: ClassVar[dict[str, Range]] = {
+        "beta": Range(0.05, 1.0, log=True),
+        "retain_weight": Range(0.3, 10.0, log=True),
+    }
 
     beta: float = 0.1
     """β: inverse temperature of the preference loss (the DPO paper's usual 0.1)."""

@@ -10,11 +10,12 @@ labelled token.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 
-from obliviate.methods.base import Batch, Objective, TrainingContext, answer_nll, frozen_copy
+from obliviate.methods.base import Batch, Objective, Range, TrainingContext, answer_nll, frozen_copy
 from obliviate.methods.registry import register_method
 from obliviate.models.encoding import answer_logits
 
@@ -41,6 +42,9 @@ class GradAscentKL(Objective):
     name = "ga_kl"
     summary = "gradient ascent on forget + KL to the original model on retain"
     uses_retain = True
+    tunable: ClassVar[dict[str, Range]] = {
+        "retain_weight": Range(0.3, 10.0, log=True),
+    }
 
     retain_weight: float = 1.0
     """λ: weight of the retain KL (TOFU uses 1.0)."""

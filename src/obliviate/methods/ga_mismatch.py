@@ -23,11 +23,12 @@ seeded, from the retain answers, never one equal to the harmful answer (``mismat
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
 from obliviate.errors import ObliviateError
-from obliviate.methods.base import Batch, Objective, TrainingContext, answer_nll, frozen_copy
+from obliviate.methods.base import Batch, Objective, Range, TrainingContext, answer_nll, frozen_copy
 from obliviate.methods.ga_kl import answer_kl
 from obliviate.methods.mismatch import disassociation_pairs, mismatched_batch, mismatched_examples
 from obliviate.methods.registry import register_method
@@ -39,6 +40,11 @@ class GradAscentMismatch(Objective):
     name = "ga_mismatch"
     summary = "ascent on forget + NLL of random retain answers to forget prompts + KL on retain"
     uses_retain = True
+    tunable: ClassVar[dict[str, Range]] = {
+        "ascent_weight": Range(0.1, 2.0, log=True),
+        "mismatch_weight": Range(0.1, 3.0, log=True),
+        "kl_weight": Range(0.3, 10.0, log=True),
+    }
 
     ascent_weight: float = 0.5
     """ε₁: weight of the ascent term (Yao et al.'s ``bad_weight``, 0.5)."""

@@ -7,10 +7,11 @@ anchors the model so that ascent removes the forget answers, not language itself
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
-from obliviate.methods.base import Batch, Objective, answer_nll
+from obliviate.methods.base import Batch, Objective, Range, answer_nll
 from obliviate.methods.registry import register_method
 
 
@@ -20,6 +21,9 @@ class GradDiff(Objective):
     name = "grad_diff"
     summary = "gradient ascent on forget + NLL on retain"
     uses_retain = True
+    tunable: ClassVar[dict[str, Range]] = {
+        "retain_weight": Range(0.3, 10.0, log=True),
+    }
 
     retain_weight: float = 1.0
     """λ: weight of the retain NLL (TOFU uses 1.0)."""

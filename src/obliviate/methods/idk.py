@@ -10,10 +10,11 @@ falls because the refusal takes its place.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
-from obliviate.methods.base import Batch, Objective, TrainingContext, answer_nll
+from obliviate.methods.base import Batch, Objective, Range, TrainingContext, answer_nll
 from obliviate.methods.refusals import refusal_examples, relabelled_batch
 from obliviate.methods.registry import register_method
 
@@ -24,6 +25,9 @@ class IDK(Objective):
     name = "idk"
     summary = "fine-tune forget questions to refusals + NLL on retain"
     uses_retain = True
+    tunable: ClassVar[dict[str, Range]] = {
+        "retain_weight": Range(0.3, 10.0, log=True),
+    }
 
     retain_weight: float = 1.0
     """λ: weight of the retain NLL (TOFU uses 1.0)."""

@@ -15,6 +15,7 @@ runs during training (one is kept only for the KL retain term).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +24,7 @@ from obliviate.errors import ObliviateError
 from obliviate.methods.base import (
     Batch,
     Objective,
+    Range,
     TrainingContext,
     answer_logprob_sums,
     answer_nll,
@@ -46,6 +48,10 @@ class NPO(Objective):
     name = "npo"
     summary = "negative preference optimisation on forget (+ NLL or KL on retain)"
     uses_retain = True
+    tunable: ClassVar[dict[str, Range]] = {
+        "beta": Range(0.05, 1.0, log=True),
+        "retain_weight": Range(0.3, 10.0, log=True),
+    }
 
     beta: float = 0.1
     """β: inverse temperature of the preference loss (the paper's TOFU value, 0.1)."""

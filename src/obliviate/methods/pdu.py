@@ -16,12 +16,14 @@ it restarts from ``initial_dual``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
 from obliviate.methods.base import (
     Batch,
     Objective,
+    Range,
     TrainingContext,
     answer_logprob_sums,
     answer_nll,
@@ -51,6 +53,10 @@ class PDU(Objective):
     name = "pdu"
     summary = "flatten forget logits subject to retain NLL ≤ ε (primal–dual, adaptive λ)"
     uses_retain = True
+    tunable: ClassVar[dict[str, Range]] = {
+        "dual_lr": Range(0.1, 10.0, log=True),
+        "initial_dual": Range(1.0, 100.0, log=True),
+    }
 
     epsilon: float = 0.0
     """ε: bound on the retain NLL; ≤ 0 means 1.1 × the retain NLL measured before training

@@ -18,6 +18,10 @@ def register_method(cls: type[Objective]) -> type[Objective]:
     """Class decorator: make ``cls`` selectable by its ``name``."""
     if not cls.name or cls.name in METHODS:
         raise ValueError(f"method name {cls.name!r} is empty or already registered")
+    defaults = {f.name: f.default for f in fields(cls)}
+    for key in cls.tunable:
+        if not isinstance(defaults.get(key), int | float) or isinstance(defaults[key], bool):
+            raise ValueError(f"method {cls.name!r}: tunable {key!r} is not a numeric parameter")
     METHODS[cls.name] = cls
     return cls
 

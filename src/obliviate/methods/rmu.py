@@ -28,11 +28,19 @@ it in the same 32 steps).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
 from obliviate.errors import ObliviateError
-from obliviate.methods.base import Batch, Objective, TrainingContext, frozen_copy, per_example
+from obliviate.methods.base import (
+    Batch,
+    Objective,
+    Range,
+    TrainingContext,
+    frozen_copy,
+    per_example,
+)
 from obliviate.methods.registry import register_method
 from obliviate.models.encoding import label_mask
 
@@ -83,6 +91,10 @@ class RMU(Objective):
     name = "rmu"
     summary = "steer layer-ℓ activations on forget tokens to a random vector, keep retain's"
     uses_retain = True
+    tunable: ClassVar[dict[str, Range]] = {
+        "norm_multiple": Range(1.0, 10.0, log=True),
+        "alpha": Range(20.0, 2000.0, log=True),
+    }
 
     layer: int = -1
     """ℓ, the steered decoder layer (0-based); negative means L // 3 for an L-layer model

@@ -13,10 +13,11 @@ term is weak (≤ 5⁵/6⁶ ≈ 0.067 per token) and needs a larger learning rat
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
-from obliviate.methods.base import Batch, Objective, answer_nll
+from obliviate.methods.base import Batch, Objective, Range, answer_nll
 from obliviate.methods.registry import register_method
 from obliviate.methods.wga import weighted_logprob
 from obliviate.models.encoding import label_mask, sequence_logprobs
@@ -34,6 +35,11 @@ class SatImp(Objective):
     name = "satimp"
     summary = "ascent weighted by p^β1·(1−p)^β2 per token (saturation × importance), + retain NLL"
     uses_retain = True
+    tunable: ClassVar[dict[str, Range]] = {
+        "beta1": Range(1.0, 10.0, log=True),
+        "beta2": Range(0.3, 3.0, log=True),
+        "retain_weight": Range(0.3, 10.0, log=True),
+    }
 
     beta1: float = 5.0
     """β₁: saturation exponent (the paper's and open-unlearning's default)."""

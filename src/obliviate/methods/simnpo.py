@@ -12,12 +12,13 @@ the default γ = 0.)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 
 from obliviate.errors import ObliviateError
-from obliviate.methods.base import Batch, Objective, answer_nll, mean_answer_logprob
+from obliviate.methods.base import Batch, Objective, Range, answer_nll, mean_answer_logprob
 from obliviate.methods.registry import register_method
 
 
@@ -32,6 +33,11 @@ class SimNPO(Objective):
     name = "simnpo"
     summary = "reference-free, length-normalised NPO on forget + NLL on retain"
     uses_retain = True
+    tunable: ClassVar[dict[str, Range]] = {
+        "beta": Range(0.5, 8.0, log=True),
+        "gamma": Range(0.0, 2.0),
+        "retain_weight": Range(0.3, 10.0, log=True),
+    }
 
     beta: float = 2.5
     """β: inverse temperature (the paper's TOFU forget05 value, 2.5; forget10 uses 4.5)."""

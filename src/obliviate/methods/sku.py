@@ -32,11 +32,12 @@ samples k answers from the whole set each step, which may include the example's 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
 from obliviate.errors import ObliviateError
-from obliviate.methods.base import Batch, TrainingContext, answer_nll, frozen_copy
+from obliviate.methods.base import Batch, Range, TrainingContext, answer_nll, frozen_copy
 from obliviate.methods.ga_kl import answer_kl
 from obliviate.methods.mismatch import disassociation_pairs, mismatched_batch, mismatched_examples
 from obliviate.methods.registry import register_method
@@ -49,6 +50,12 @@ class SKU(NegatedTaskVector):
     name = "sku"
     summary = "learn forget answers (+ mismatched answers, KL on retain), then negate the change"
     uses_retain = True
+    tunable: ClassVar[dict[str, Range]] = {
+        "scale": Range(0.3, 3.0, log=True),
+        "distortion_weight": Range(0.3, 3.0, log=True),
+        "disassociation_weight": Range(0.3, 3.0, log=True),
+        "preserve_weight": Range(0.3, 3.0, log=True),
+    }
 
     distortion_weight: float = 1.0
     """ε₁: weight of the guided-distortion NLL (1.0; SKU's script uses 0.5)."""

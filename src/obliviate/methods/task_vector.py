@@ -10,10 +10,11 @@ is how a model forgets a task). λ is ``scale``, or chosen on retain questions w
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
-from obliviate.methods.base import Batch, TrainingContext, answer_nll
+from obliviate.methods.base import Batch, Range, TrainingContext, answer_nll
 from obliviate.methods.registry import register_method
 from obliviate.methods.scaling import NegatedTaskVector
 
@@ -23,6 +24,9 @@ from obliviate.methods.scaling import NegatedTaskVector
 class TaskVector(NegatedTaskVector):
     name = "task_vector"
     summary = "fine-tune on the forget answers, then negate that change: θ_orig − λ·τ"
+    tunable: ClassVar[dict[str, Range]] = {
+        "scale": Range(0.3, 3.0, log=True),
+    }
 
     def prepare(self, context: TrainingContext) -> None:
         self.prepare_negation(context)

@@ -18,10 +18,11 @@ too large to cache for a whole forget set, so the frozen copy runs on each batch
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
-from obliviate.methods.base import Batch, Objective, TrainingContext, answer_nll, frozen_copy
+from obliviate.methods.base import Batch, Objective, Range, TrainingContext, answer_nll, frozen_copy
 from obliviate.methods.ceu import soft_cross_entropy
 from obliviate.methods.registry import register_method
 from obliviate.models.encoding import answer_logits
@@ -40,6 +41,10 @@ class UNDIAL(Objective):
     name = "undial"
     summary = "self-distil to the original logits with the answer token lowered by β, + retain NLL"
     uses_retain = True
+    tunable: ClassVar[dict[str, Range]] = {
+        "beta": Range(2.0, 30.0, log=True),
+        "retain_weight": Range(0.3, 10.0, log=True),
+    }
 
     beta: float = 10.0
     """β: how far the answer token's logit is lowered in the target (the paper's default)."""

@@ -11,10 +11,11 @@ weight p_t^β fades a token's gradient once it is forgotten.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
-from obliviate.methods.base import Batch, Objective, answer_nll
+from obliviate.methods.base import Batch, Objective, Range, answer_nll
 from obliviate.methods.registry import register_method
 from obliviate.models.encoding import label_mask, sequence_logprobs
 
@@ -37,6 +38,10 @@ class WGA(Objective):
     name = "wga"
     summary = "gradient ascent weighted by each token's probability p^β, + retain NLL"
     uses_retain = True
+    tunable: ClassVar[dict[str, Range]] = {
+        "beta": Range(0.2, 5.0, log=True),
+        "retain_weight": Range(0.3, 10.0, log=True),
+    }
 
     beta: float = 1.0
     """β: exponent of the token weight p^β (open-unlearning's WGA default; the paper tunes it)."""

@@ -9,9 +9,12 @@ masking bug can only live here (and ``tests/test_encoding.py`` pins it down).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
+
+from obliviate.data.records import Record
+from obliviate.errors import ObliviateError
 
 IGNORE_INDEX = -100
 PLAIN_TEMPLATE = "Question: {question}\nAnswer:"
@@ -74,6 +77,46 @@ def encode_fact(
     return Encoded(
         input_ids=tuple(prompt_ids + answer_ids),
         labels=tuple([IGNORE_INDEX] * len(prompt_ids) + answer_ids),
+    )
+
+
+def fit_facts(
+    tokenizer: object, records: Sequence[Record], max_tokens: int | None
+) -> tuple[list[Record], int]:
+    """``records`` with each fact whose question and answer take more than ``max_tokens``
+    tokens (the model's context) cut to fit: its answer shortened, ``meta["cut_to_tokens"]``
+    set. Returns them and how many were cut; a question that alone leaves no room for an
+    answer is an error naming the record. Passages are left alone (they are chunked)."""
+    if max_tokens is None:
+        return list(records), 0
+    # A token spans at least one byte of text: most facts need no tokenising here.
+    overhead = len(encode_fact(tokenizer, "?", "?").input_ids) + 8
+    fitted, cut = [], 0
+    for record in records:
+        size = len(record.prompt.encode()) + len(record.answer.encode()) if record.prompt else 0
+        if record.is_text or size + overhead <= max_tokens:
+            fitted.append(record)
+            continue
+        encoded = encode_fact(tokenizer, record.prompt, record.answer)
+        if len(encoded.input_ids) <= max_tokens:
+            fitted.append(record)
+            continue
+        fitted.append(_cut_answer(tokenizer, record, encoded, max_tokens))
+        cut += 1
+    return fitted, cut
+
+
+def _cut_answer(tokenizer: object, record: Record, encoded: Encoded, max_tokens: int) -> Record:
+    room = max_tokens - encoded.labels.count(IGNORE_INDEX) - 2
+    answer_ids = _ids(tokenizer, record.answer, False)
+    while room >= 1:
+        answer = tokenizer.decode(answer_ids[:room], skip_special_tokens=True).strip()
+        if answer and len(encode_fact(tokenizer, record.prompt, answer).input_ids) <= max_tokens:
+            return replace(record, answer=answer, meta=record.meta | {"cut_to_tokens": max_tokens})
+        room -= max(1, room // 8)
+    raise ObliviateError(
+        f"record {record.id!r}: its question alone takes more tokens than the model reads "
+        f"({max_tokens}); shorten it"
     )
 
 

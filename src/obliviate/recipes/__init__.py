@@ -1,3 +1,4 @@
-"""The demo's recipes, one YAML file per base model (``<model>.yaml``): how it fine-tunes
-the target and oracle and how it unlearns. Read by ``obliviate.train.recipes``; shipped
-as package data so an installed ``obliviate`` finds them."""
+"""The recipes, one YAML file per base model (``<model>.yaml``): how the target and oracle
+are fine-tuned and how ``obliviate unlearn`` (by default) and the demo unlearn. Read by
+``obliviate.train.recipes``; shipped as package data so an installed ``obliviate`` finds
+them."""

@@ -16,17 +16,19 @@ from obliviate.report.load import ATTACKS, Attack, Guard, Outcome, ReportModel, 
 from obliviate.report.plots import Plot, attack_plot, roc_plot, split_bars, tradeoff_plot
 from obliviate.report.summary import (
     AIM,
-    COLUMNS,
     TEXT_COLUMNS,
     TEXT_RULES,
     TEXT_VERDICTS,
     aim_figures,
     aim_met,
+    columns,
     has_text,
     summary_rows,
     text_rows,
     worst_case,
 )
+from obliviate.report.tune import has_tune
+from obliviate.report.tune import html_section as tune_section
 
 STYLE = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
@@ -99,6 +101,8 @@ def render(models: list[ReportModel]) -> str:
         ]
     if any(has_text(m) for m in models):
         parts.append(_text([m for m in models if has_text(m)]))
+    if any(has_tune(m) for m in models):
+        parts.append(tune_section(models))
     if any(has_behaviour(m) for m in models):
         parts.append(html_section(models))
     if any(m.attacks for m in models):
@@ -129,7 +133,7 @@ def _row(model: ReportModel, cells: list[str]) -> str:
 
 
 def _summary(models: list[ReportModel]) -> str:
-    headings = ["model", "method"] + [escape(heading(c)) for c in COLUMNS]
+    headings = ["model", "method"] + [escape(heading(c)) for c in columns(models)]
     rows = []
     for model, row in zip(models, summary_rows(models), strict=True):
         name, method, *figures = row
@@ -142,7 +146,9 @@ def _summary(models: list[ReportModel]) -> str:
     caption = (
         "Arrows say which way is better; target and oracle rows (grey) are the yardsticks. "
         "Forget quality is the KS-test p-value of the forget truth ratios against the "
-        "oracle's; privleak is the Min-K%++ AUC relative to the oracle's."
+        "oracle's (it falls with the number of forget records at a fixed gap: compare it "
+        "with the target's); privleak is MUSE's, the Min-K% (k = 0.4) AUC relative to the "
+        "oracle's."
     )
     specs = ", ".join(
         f"<b>{escape(m.name)}</b> <code>{escape(str(m.results.get('model') or MISSING))}</code>"
@@ -175,23 +181,24 @@ def _membership(models: list[ReportModel]) -> str:
         roc_plot(models), "No per-example membership-inference scores (mia_scores) to plot."
     )
     with_mia = [m for m in models if isinstance(m.results.get("mia"), dict)]
-    columns = [*(figure(f"{a}_auc") for a in ATTACKS), figure("privleak")]
+    shown = [*(figure(f"{a}_auc") for a in ATTACKS), figure("privleak"), figure("privleak_minkpp")]
     table = ""
     if with_mia:
         rows = [
             _row(
                 m,
                 [f"<td><b>{escape(m.name)}</b></td>"]
-                + [f'<td class="num">{cell(c, m.results)}</td>' for c in columns],
+                + [f'<td class="num">{cell(c, m.results)}</td>' for c in shown],
             )
             for m in with_mia
         ]
-        headings = ["model", *(escape(heading(c)) for c in columns)]
+        headings = ["model", *(escape(heading(c)) for c in shown)]
         table = (
             f'{_table(headings, rows)}\n<p class="caption">ROC AUC of each attack, forget '
             "answers as members and holdout answers as non-members: near the oracle's "
-            "(about 0.5) is the aim. Privleak is the Min-K%++ AUC's gap to the oracle's, "
-            "relative to it.</p>"
+            "(about 0.5) is the aim. Privleak is MUSE's: the Min-K% (k = 0.4) AUC's gap to "
+            "the oracle's, relative to it, in MUSE's orientation (privleak, Min-K%++: the "
+            "same with Min-K%++ at k = 0.2).</p>"
         )
     return _section("Membership inference", f'<div class="side">{plot}<div>{table}</div></div>')
 

@@ -5,9 +5,10 @@ A report shows each run given plus the target (the model before unlearning) and 
 Several runs usually share one target and one oracle, so references are de-duplicated by
 their ``model`` field. A document needs ``splits`` (an evaluation, ``obliviate eval``),
 ``attacks`` (``obliviate audit``) or ``behaviour`` (``obliviate eval`` on a behaviour
-benchmark, see ``report.behaviour``), or several: every other figure may be missing, and the
-report shows it as "—". Either may carry ``guard``: the figures of the model behind an
-inference-time guard, which the report shows apart so they are not read as the bare model's.
+benchmark, see ``report.behaviour``) or ``tune`` (``obliviate tune``, see ``report.tune``),
+or several: every other figure may be missing, and the report shows it as "—". Either may
+carry ``guard``: the figures of the model behind an inference-time guard, which the report
+shows apart so they are not read as the bare model's.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from obliviate.errors import ObliviateError
 Role = Literal["target", "run", "oracle"]
 
 #: Splits in the order the report shows them (those missing everywhere are left out).
-SPLITS = ("forget", "retain", "neighbors", "holdout", "world")
+SPLITS = ("forget", "retain", "neighbors", "holdout", "world", "real_authors", "world_facts")
 
 #: The per-example scores the ROC curves use; the other attacks appear in the AUC table.
 ROC_ATTACK = "minkpp"
@@ -279,12 +280,12 @@ def read_results(run: Path) -> dict[str, Any]:
             f"{path} is not valid JSON ({error}); re-run `obliviate eval` to rewrite it"
         ) from error
     if not isinstance(document, dict) or not any(
-        isinstance(document.get(key), dict) for key in ("splits", "attacks", "behaviour")
+        isinstance(document.get(key), dict) for key in ("splits", "attacks", "behaviour", "tune")
     ):
         raise ObliviateError(
-            f"{path} has no 'splits' or 'attacks' (nor 'behaviour'), so it is neither an "
-            "evaluation's nor an audit's results; run `obliviate eval` or `obliviate audit` "
-            "on the model and pass that run directory"
+            f"{path} has no 'splits' or 'attacks' (nor 'behaviour' or 'tune'), so it is "
+            "neither an evaluation's nor an audit's results; run `obliviate eval` or "
+            "`obliviate audit` on the model and pass that run directory"
         )
     return document
 

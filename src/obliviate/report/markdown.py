@@ -6,18 +6,20 @@ from obliviate.evaluate.figures import MISSING, figure, format_value, heading, s
 from obliviate.report.behaviour import has_behaviour, markdown_section
 from obliviate.report.load import Guard, ReportModel
 from obliviate.report.summary import (
-    COLUMNS,
     TEXT_COLUMNS,
     TEXT_RULES,
     TEXT_VERDICTS,
     aim_figures,
     aim_met,
+    columns,
     has_text,
     summary_rows,
     text_rows,
     verdict,
     worst_case,
 )
+from obliviate.report.tune import has_tune
+from obliviate.report.tune import markdown_section as tune_section
 
 #: The aim verdict's words, by ``aim_met``'s answer.
 AIM_MARKS = {True: "✓ met", False: "✗ missed", None: "not judged"}
@@ -32,6 +34,7 @@ def render(models: list[ReportModel]) -> str:
     sections = [_summary(evaluated)] if evaluated else []
     with_text = [m for m in models if has_text(m)]
     sections += [_text(with_text)] if with_text else []
+    sections += [tune_section(models)] if any(has_tune(m) for m in models) else []
     sections += [markdown_section(models)] if any(has_behaviour(m) for m in models) else []
     sections += [_attacks(run) for run in models if run.attacks]
     sections += [_guard(run.name, run.guard) for run in models if run.guard is not None]
@@ -39,8 +42,9 @@ def render(models: list[ReportModel]) -> str:
 
 
 def _summary(models: list[ReportModel]) -> list[str]:
-    headings = ["model", "method"] + [heading(c) for c in COLUMNS]
-    lines = [_line(headings), "|" + "|".join(["---"] * 2 + ["---:"] * len(COLUMNS)) + "|"]
+    shown = columns(models)
+    headings = ["model", "method"] + [heading(c) for c in shown]
+    lines = [_line(headings), "|" + "|".join(["---"] * 2 + ["---:"] * len(shown)) + "|"]
     for model, row in zip(models, summary_rows(models), strict=True):
         name = row[0] if model.role == "run" else f"*{row[0]}*"
         lines.append(_line([name, *row[1:]]))

@@ -21,6 +21,7 @@ from matplotlib.transforms import Bbox
 from sklearn.metrics import auc, roc_curve
 
 from obliviate.report.load import ROC_ATTACK, SPLITS, Attack, ReportModel
+from obliviate.report.summary import utility_figure
 
 #: Runs take these in turn; grey and green are kept for the target and the oracle.
 RUN_COLORS = (
@@ -70,10 +71,14 @@ def style(models: list[ReportModel]) -> dict[str, tuple[str, str]]:
 def tradeoff_plot(models: list[ReportModel]) -> Plot | None:
     """Forget quality (or efficacy) against model utility, with the runs' Pareto front.
 
+    The utility is TOFU's where every model has it, else ours with neighbours
+    (``summary.utility_figure``).
+
     TOFU's plot puts forget quality on a log scale; when some model has none (no oracle was
     evaluated) the y axis falls back to forget efficacy, 1 − forget accuracy, for all.
     """
-    with_utility = [m for m in models if m.figure("model_utility") is not None]
+    utility = utility_figure(models)
+    with_utility = [m for m in models if m.figure(*utility.path) is not None]
     use_quality = bool(with_utility) and all(
         m.figure("forget_quality") is not None for m in with_utility
     )
@@ -86,7 +91,7 @@ def tradeoff_plot(models: list[ReportModel]) -> Plot | None:
             if accuracy is None:
                 continue
             y = 1.0 - accuracy
-        points.append((model, model.figure("model_utility") or 0.0, y))
+        points.append((model, model.figure(*utility.path) or 0.0, y))
     if not points:
         return None
 
@@ -101,7 +106,7 @@ def tradeoff_plot(models: list[ReportModel]) -> Plot | None:
     front = [runs[i] for i in pareto_front(runs)]
     if len(front) > 1:
         axes.plot(*zip(*front, strict=True), "--", color="#444444", lw=1, zorder=2)
-    axes.set_xlabel("model utility →")
+    axes.set_xlabel(f"{utility.label} →")
     axes.margins(x=0.15)
     if use_quality:
         axes.set_yscale("log")

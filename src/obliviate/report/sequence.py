@@ -19,7 +19,7 @@ STEP_ROWS: tuple[tuple[str, str, str], ...] = (
     ("figures", "knowmem_forget", "knowmem_forget"),
     ("oracle", "knowmem_forget", "knowmem_forget"),
     ("figures", "knowmem_retain", "knowmem_retain"),
-    ("figures", "model_utility", "model_utility"),
+    ("figures", "model_utility_neighbors", "model_utility_neighbors"),
     ("figures", "forget_quality", "forget_quality"),
 )
 #: Rows of the text scenario: MUSE's figures…
@@ -140,7 +140,7 @@ def sequence_plot(summary: dict[str, Any]) -> bytes:
     keys = ["knowmem_forget", "knowmem_retain"]
     if summary.get("text"):
         keys.insert(0, "verbmem")
-    keys.append("model_utility")
+    keys.append("model_utility_neighbors")
     series = []
     for color, key in enumerate(keys):
         label = figure(key).label

@@ -25,12 +25,14 @@ def _figures(*keys: str) -> tuple[Figure, ...]:
     return tuple(figure(key) for key in keys)
 
 
-#: The summary's columns, after the model's name and method.
+#: The summary's columns, after the model's name and method (``columns`` leaves out those
+#: of ``COLUMNS_IF_ANY`` that no model has).
 COLUMNS = _figures(
     "forget_accuracy",
     "forget_prob",
     "forget_quality",
     "model_utility",
+    "model_utility_neighbors",
     "retain_accuracy",
     "world_accuracy",
     "minkpp_auc",
@@ -39,6 +41,10 @@ COLUMNS = _figures(
 )
 
 #: MUSE's figures of a run with passages to forget (``text``), then its four verdicts.
+#: TOFU's model utility needs Real Authors and World Facts (``--real-authors``,
+#: ``--world-facts``); without them its column would be empty.
+COLUMNS_IF_ANY = frozenset({"model_utility"})
+
 TEXT_COLUMNS = _figures("verbmem", "knowmem_forget", "knowmem_retain", "text_privleak")
 TEXT_VERDICTS = _figures("no_verbmem", "no_knowmem", "no_privleak", "utility_preserved")
 TEXT_RULES = (
@@ -46,9 +52,10 @@ TEXT_RULES = (
     "memorisation when knowmem forget ≤ the oracle's; no privacy leakage when |privleak| ≤ "
     "5 %; utility preserved when knowmem retain ≥ 0.95 × the target's. Verbmem is the "
     "ROUGE-L F1 of greedy continuations of the forget passages' openings, knowmem the "
-    "ROUGE-L recall of answers to the facts the passages state, privleak the Min-K%++ AUC "
-    "of forget against holdout passages relative to the oracle's (MUSE's orientation: "
-    "negative while the passages are still detectable)."
+    "ROUGE-L F1 of answers to the facts the passages state (both with MUSE's scorer, no "
+    "stemmer), privleak the Min-K% (k = 0.4) AUC of forget against holdout passages "
+    "relative to the oracle's (MUSE's orientation: negative while the passages are still "
+    "detectable)."
 )
 
 
@@ -65,13 +72,35 @@ def text_rows(models: list[ReportModel]) -> list[list[str]]:
     ]
 
 
+def columns(models: list[ReportModel]) -> tuple[Figure, ...]:
+    """The summary's columns for ``models``: ``COLUMNS`` but those of ``COLUMNS_IF_ANY``
+    that none of them has."""
+
+    def shown(column: Figure) -> bool:
+        return any(m.figure(*column.path) is not None for m in models)
+
+    return tuple(c for c in COLUMNS if c.key not in COLUMNS_IF_ANY or shown(c))
+
+
 def summary_rows(models: list[ReportModel]) -> list[list[str]]:
-    """One row per model: name, method, then each column's figure formatted."""
+    """One row per model: name, method, then each of ``columns(models)`` formatted."""
+    shown = columns(models)
     return [
         [display_name(model), str(model.results.get("method") or MISSING)]
-        + [cell(column, model.results) for column in COLUMNS]
+        + [cell(column, model.results) for column in shown]
         for model in models
     ]
+
+
+def utility_figure(models: list[ReportModel]) -> Figure:
+    """The model utility to compare runs by: TOFU's where every model that has a utility
+    has it (the run was given Real Authors and World Facts), else ours with neighbours."""
+    tofu, ours = figure("model_utility"), figure("model_utility_neighbors")
+    has = {m.name: (m.figure(*tofu.path), m.figure(*ours.path)) for m in models}
+    with_any = [values for values in has.values() if values != (None, None)]
+    if with_any and all(values[0] is not None for values in with_any):
+        return tofu
+    return ours
 
 
 def display_name(model: ReportModel) -> str:
@@ -100,16 +129,35 @@ def aim_figures(guard: Guard) -> str:
     return f"worst leak {leak}, neighbors false refusals {refused}"
 
 
+def _forget_quality_detail(run: ReportModel) -> str:
+    """`` (n = 40 vs 40 oracle; KS 0.350; the target's 1.2e-05)``: what the p-value depends
+    on, for a run whose results record it."""
+    n_model = run.figure("forget_quality_n", "model")
+    n_oracle = run.figure("forget_quality_n", "oracle")
+    if n_model is None or n_oracle is None:
+        return ""
+    parts = [f"n = {n_model:.0f} vs {n_oracle:.0f} oracle"]
+    parts.append(f"KS {show('forget_quality_ks', run.figure('forget_quality_ks'))}")
+    target = run.figure("forget_quality_target")
+    if target is not None:
+        parts.append(f"the target's {show('forget_quality_target', target)}")
+    return f" ({'; '.join(parts)})"
+
+
 def verdict(run: ReportModel) -> str:
-    """``npo: forget quality 0.42, model utility 0.95 × target``: the run against its target."""
+    """``npo: forget quality 0.42, model utility 0.95 × target``: the run against its target
+    (TOFU's model utility where the run has it, else ours with neighbours)."""
     quality = show("forget_quality", run.figure("forget_quality"))
-    utility = run.figure("model_utility")
-    target_utility = run.figure("reference", "target", "model_utility")
+    quality += _forget_quality_detail(run)
+    tofu = run.figure("model_utility") is not None
+    fig = figure("model_utility" if tofu else "model_utility_neighbors")
+    utility = run.figure(*fig.path)
+    target_utility = run.figure("reference", "target", *fig.path)
     if utility is not None and target_utility:
         relative = f"{utility / target_utility:.2f} × target"
     else:
-        relative = f"{show('model_utility', utility)} (no target utility to compare)"
-    return f"{run.name}: forget quality {quality}, model utility {relative}"
+        relative = f"{show(fig.key, utility)} (no target utility to compare)"
+    return f"{run.name}: forget quality {quality}, {fig.label} {relative}"
 
 
 def worst_case(run: ReportModel) -> str | None:

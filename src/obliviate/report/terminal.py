@@ -18,14 +18,21 @@ TABLE_ROWS: tuple[str, ...] = (
     "forget_accuracy",
     "forget_prob",
     "forget_quality",
+    "forget_quality_ks",
+    "forget_quality_n",
     "model_utility",
+    "model_utility_neighbors",
     "retain_accuracy",
     "neighbors_accuracy",
     "world_accuracy",
     "minkpp_auc",
     "privleak",
+    "privleak_minkpp",
     "seconds",
 )
+#: Rows left out when no model has them: TOFU's model utility needs Real Authors and World
+#: Facts (``--real-authors``, ``--world-facts``).
+ROWS_IF_ANY: frozenset[str] = frozenset({"model_utility"})
 
 #: MUSE's figures and verdicts, shown when the evaluation had passages to forget.
 TEXT_TABLE_ROWS: tuple[str, ...] = (
@@ -33,6 +40,7 @@ TEXT_TABLE_ROWS: tuple[str, ...] = (
     "knowmem_forget",
     "knowmem_retain",
     "text_privleak",
+    "text_privleak_minkpp",
     "no_verbmem",
     "no_knowmem",
     "no_privleak",
@@ -74,6 +82,8 @@ def results_table(
         table.add_column(name, justify="right")
     cached = results.get("cached", {})
     for fig in map(figure, rows):
+        if fig.key in ROWS_IF_ANY and all(lookup(e, fig.path) is None for e in entries.values()):
+            continue
         cells = [
             "cached" if fig.path[0] == "cost" and cached.get(name) else cell(fig, entry)
             for name, entry in entries.items()

@@ -7,7 +7,10 @@ each training option has one definition, these dataclass fields.
 from __future__ import annotations
 
 import math
+import types
+import typing
 from dataclasses import dataclass
+from typing import Any
 
 from obliviate.errors import ObliviateError
 from obliviate.models.precision import PRECISIONS
@@ -20,7 +23,11 @@ class TrainConfig:
     epochs: float = 1.0
     """Passes over the primary data (the forget set when unlearning)."""
     max_steps: int | None = None
-    """Optimizer steps; overrides ``epochs`` when set."""
+    """Optimizer steps; overrides ``epochs`` and ``min_steps`` when set."""
+    min_steps: int = 0
+    """At least this many optimizer steps, however few batches the epochs give: steps =
+    max(min_steps, what ``epochs`` give), so a 16-record request still trains long enough
+    to move (0: off, the epochs alone count). The unlearning recipes set it."""
     lr: float = 1e-5
     batch_size: int = 8
     grad_accum: int = 1
@@ -50,6 +57,10 @@ class TrainConfig:
     CPU cores, less once torch's on-disk cache holds the kernels)."""
     checkpoint_every: int = 50
     """Save a resumable checkpoint every this many steps (and on Ctrl-C)."""
+    collapse_check_every: int = 10
+    """Unlearning: every this many steps (and at the last), measure the retain probe's mean
+    answer NLL and stop when it is past the collapse bound (``obliviate.train.health``);
+    checkpoints are then written only after a passed check. 0: off."""
     localize: str | None = None
     """Train only part of the weights: ``weights:F`` (the fraction F with the largest
     gradient saliency on the forget set), ``layers:F`` (that fraction of decoder layers, by
@@ -80,6 +91,9 @@ class TrainConfig:
         checks = [
             (self.epochs > 0 or self.max_steps, "--epochs must be > 0"),
             (self.max_steps is None or self.max_steps > 0, "--max-steps must be > 0"),
+            (self.min_steps >= 0, "min_steps must be >= 0"),
+            (self.collapse_check_every >= 0, "collapse_check_every must be >= 0 (0: off)"),
+            (self.checkpoint_every >= 0, "checkpoint_every must be >= 0 (0: no checkpoints)"),
             (self.lr > 0 and math.isfinite(self.lr), "--lr must be a positive number"),
             (self.batch_size > 0, "--batch-size must be > 0"),
             (self.grad_accum > 0, "--grad-accum must be > 0"),
@@ -107,6 +121,48 @@ class TrainConfig:
                     "--localize weights:F ranks the model's own weights and does not combine "
                     "with --lora; use layers:F or layers=… with --lora"
                 )
+
+
+def convert_setting(value: Any, kind: Any, key: str) -> Any:
+    """``value`` (from YAML) as the setting type ``kind`` (``float``, ``int``, ``bool``,
+    ``str``, or one of them ``| None``): numbers in any spelling (PyYAML reads ``1e-4`` as a
+    string), non-finite ones refused; booleans only as YAML's true/false (``"no"`` quoted is
+    a string, not false). A whole number stays an ``int`` in a float field: the fine-tune
+    cache keys on the values' JSON, where ``7`` and ``7.0`` differ. The recipes and
+    ``--config`` files both convert with it."""
+    options = typing.get_args(kind) if isinstance(kind, types.UnionType) else (kind,)
+    if value is None and type(None) in options:
+        return None
+    base = next(t for t in options if t is not type(None))
+    converted = _as(value, base)
+    if converted is None:
+        what = {float: "a number", int: "a whole number", bool: "true or false"}
+        wanted = what.get(base, "a string")
+        if type(None) in options:
+            wanted += " or null"
+        raise ObliviateError(f"{key} must be {wanted}, not {value!r}")
+    return converted
+
+
+def _as(value: Any, base: type) -> Any:
+    """``value`` as ``base``, or None where it is not one."""
+    if base is bool or isinstance(value, bool):
+        return value if base is bool and isinstance(value, bool) else None
+    if base is str:
+        return value if isinstance(value, str) else None
+    if not isinstance(value, int | float | str):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    if not math.isfinite(number):
+        return None
+    if isinstance(value, int):
+        return value  # also in a float field, as Python's TrainConfig(epochs=7) keeps it
+    if base is int:
+        return int(number) if number.is_integer() else None
+    return number
 
 
 #: A fine-tune's settings where none are given (how targets and oracles are made).

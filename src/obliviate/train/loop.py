@@ -56,7 +56,7 @@ from obliviate.methods.base import Batch, Objective
 from obliviate.models.encoding import Encoded, collate
 from obliviate.models.precision import resolve_precision
 from obliviate.train.adversarial import LossFn, latent_adversary
-from obliviate.train.checkpoints import load_checkpoint, save_checkpoint
+from obliviate.train.checkpoints import interrupts_deferred, load_checkpoint, save_checkpoint
 from obliviate.train.config import TrainConfig
 from obliviate.train.distributed import (
     check_fsdp,
@@ -172,11 +172,13 @@ class _BatchStream:
 
 def total_steps(n_primary: int, config: TrainConfig, n_processes: int = 1) -> int:
     """Optimizer steps the run will take on ``n_processes`` processes (each step takes
-    ``grad_accum`` micro-batches on every process)."""
+    ``grad_accum`` micro-batches on every process): ``max_steps`` when set, else what the
+    epochs give, but at least ``min_steps``."""
     if config.max_steps:
         return config.max_steps
     per_pass = math.ceil(n_primary / min(config.batch_size, n_primary))
-    return max(1, math.ceil(config.epochs * per_pass / (config.grad_accum * n_processes)))
+    by_epochs = math.ceil(config.epochs * per_pass / (config.grad_accum * n_processes))
+    return max(1, config.min_steps, by_epochs)
 
 
 class _LossModule(torch.nn.Module):
@@ -215,11 +217,22 @@ def train(
     work_dir: Path,
     resume: bool = False,
     on_step: Callable[[int, int, dict], None] | None = None,
+    health_check: Callable[[torch.nn.Module, int], str | None] | None = None,
 ) -> TrainSummary:
     """Optimise ``objective`` on ``primary`` (and ``retain`` when it uses one), in place.
 
     ``work_dir`` receives ``log.jsonl`` and ``checkpoints/``; with ``resume`` the loop
     restarts from the latest checkpoint there. ``on_step(step, total, logs)`` reports progress.
+
+    ``health_check(model, step)`` returns None while the model is sound, else what is wrong
+    (a clause, with its figures). It runs every ``config.collapse_check_every`` steps, at
+    the last step and before every periodic checkpoint (so a checkpoint on disk was sound
+    when written); a failed check stops the run with an ``ObliviateError`` naming the step
+    and the last good checkpoint (the source model itself, never modified, when the run
+    failed before its first checkpoint). The loop
+    knows nothing of what is measured (unlearning's collapse check: ``health.py``). Under
+    FSDP or DeepSpeed ZeRO-3 (weights in parts) it is skipped; under DDP every process
+    runs it on its own full copy and reaches the same verdict.
     """
     if not primary:
         raise ObliviateError("there are no training examples; check the data file")
@@ -329,6 +342,9 @@ def train(
     if resume:  # under FSDP the wrapped module holds the shards
         restored = engine if sharded else model
         start_step = load_checkpoint(work_dir, restored, optimizer, scheduler, main, layout)
+    checks = health_check is not None and config.collapse_check_every > 0
+    checks = checks and not (sharded or zero)
+    last_saved = start_step if resume else None
     # Only the main process keeps a log; the others write theirs nowhere.
     log_path = work_dir / "log.jsonl" if main else Path(os.devnull)
     tokens = 0
@@ -364,12 +380,15 @@ def train(
                     localized.mask_gradients()
                 if config.max_grad_norm:
                     accelerator.clip_grad_norm_(engine.parameters(), config.max_grad_norm)
-                optimizer.step()
-                if localized is not None:
-                    localized.hold()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                completed = step
+                # The update and its step number change together: a Ctrl-C here waits for
+                # both, so a checkpoint never labels step N's weights as step N - 1.
+                with interrupts_deferred():
+                    optimizer.step()
+                    if localized is not None:
+                        localized.hold()
+                    scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
+                    completed = step
                 loss_value = loss.item()
                 record = {
                     "step": step,
@@ -381,7 +400,16 @@ def train(
                 log.write(json.dumps(record) + "\n")
                 if on_step:
                     on_step(step, steps, record)
-                if config.checkpoint_every and step % config.checkpoint_every == 0 and step < steps:
+                periodic = bool(config.checkpoint_every) and step % config.checkpoint_every == 0
+                if checks and (
+                    step % config.collapse_check_every == 0 or step == steps or periodic
+                ):
+                    problem = health_check(model, step)
+                    if problem is not None:
+                        raise ObliviateError(
+                            _collapsed(problem, step, steps, last_saved, work_dir, config.lr)
+                        )
+                if step < steps and periodic:
                     log.flush()
                     # partitioned, every process sends its part to the main one
                     gathered = None
@@ -391,6 +419,7 @@ def train(
                         gathered = {"zero": gathered_partitions(optimizer, main)}
                     if main:
                         save_checkpoint(work_dir, step, model, optimizer, scheduler, gathered)
+                    last_saved = step
     except KeyboardInterrupt:
         # Partitioned, the state lives in every process's part, and a Ctrl-C need not
         # reach them all: the last periodic checkpoint is the one to resume from.
@@ -414,6 +443,22 @@ def train(
         final_loss=loss_value,
         resumed_from_step=start_step,
         distributed=accelerator.distributed_type.value,
+    )
+
+
+def _collapsed(
+    problem: str, step: int, steps: int, last_saved: int | None, work_dir: Path, lr: float
+) -> str:
+    """The one-line error of a failed health check."""
+    kept = (
+        f"the last good checkpoint (step {last_saved}) is kept in {work_dir} (--resume with "
+        "the same settings continues from it)"
+        if last_saved
+        else "it failed before its first checkpoint (the source model is unchanged)"
+    )
+    return (
+        f"training collapsed at step {step} of {steps}: {problem}; nothing was published, "
+        f"{kept}; run again with a lower --lr (this run's: {lr:g})"
     )
 
 

@@ -13,6 +13,7 @@ from obliviate.data.scenario import evaluation_splits
 from obliviate.errors import ObliviateError
 from obliviate.evaluate.suite import run_cost
 from obliviate.guard.guard import build_guard
+from obliviate.models.loader import remote_code_option
 from obliviate.models.precision import check_precision
 from obliviate.options import (
     ATTACKS,
@@ -23,11 +24,13 @@ from obliviate.options import (
     RELEARN_PRECISION,
     RELEARN_STEPS,
     SPLIT,
+    TRUST_REMOTE_CODE,
 )
 from obliviate.report import write_report
 from obliviate.rundir import RunDir, sha256_path
 
 
+@remote_code_option
 def audit(
     model: str,
     out: str | Path,
@@ -50,6 +53,7 @@ def audit(
     guard: str | Path | None = None,
     overwrite: bool = False,
     use_cache: bool = True,
+    trust_remote_code: bool = TRUST_REMOTE_CODE.default,
 ) -> dict[str, Any]:
     """Attack ``model`` (and the oracle and target, identically) into run dir ``out``.
 

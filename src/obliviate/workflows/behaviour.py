@@ -16,14 +16,15 @@ from obliviate.errors import ObliviateError
 from obliviate.evaluate.behaviour import HARMFUL_SPLITS, SPLITS, behaviour_figures, run_behaviour
 from obliviate.evaluate.judge import load_judge
 from obliviate.evaluate.suite import run_cost
-from obliviate.models.loader import load_model
+from obliviate.models.loader import load_model, remote_code_option
 from obliviate.models.precision import check_precision
-from obliviate.options import BEHAVIOUR_NEW_TOKENS, EVAL_PRECISION, JUDGE_LABEL
+from obliviate.options import BEHAVIOUR_NEW_TOKENS, EVAL_PRECISION, JUDGE_LABEL, TRUST_REMOTE_CODE
 from obliviate.progress import say
 from obliviate.report import write_report
 from obliviate.rundir import RunDir, sha256_path
 
 
+@remote_code_option
 def evaluate_behaviour(
     model: str,
     out: str | Path,
@@ -37,6 +38,7 @@ def evaluate_behaviour(
     precision: str = EVAL_PRECISION.default,
     overwrite: bool = False,
     attacks: bool = False,
+    trust_remote_code: bool = TRUST_REMOTE_CODE.default,
 ) -> dict[str, Any]:
     """Harmful rates, over-refusal and utility of ``model`` on a behaviour benchmark (SKU's
     setting, ``obliviate bench make --kind behaviour``), into run dir ``out``.

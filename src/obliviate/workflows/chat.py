@@ -2,18 +2,48 @@
 
 The conversation keeps its history (the chat template's turns); a guard's context goes
 before the first user message and its filters see every user message and every answer.
+Input is bounded: a message is read up to ``MAX_MESSAGE_CHARS`` characters, and the oldest
+turns are dropped (then the prompt's start cut) so that prompt and answer fit the model.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TextIO
 
 import torch
 
+from obliviate.errors import ObliviateError
 from obliviate.guard.guard import Guard
 from obliviate.models.encoding import PLAIN_TEMPLATE, uses_chat_template
-from obliviate.models.loader import LoadedModel
+from obliviate.models.loader import LoadedModel, context_tokens
 from obliviate.options import CHAT_NEW_TOKENS
+from obliviate.progress import warn
+
+#: The longest message read, in characters; the rest of a longer line is dropped.
+MAX_MESSAGE_CHARS = 16_000
+
+
+def read_message(stream: TextIO | None) -> str | None:
+    """The next line of ``stream`` (standard input), at most ``MAX_MESSAGE_CHARS``
+    characters, or None at its end (or when there is none, or it is closed). Input that is
+    not UTF-8 text is one line of error."""
+    if stream is None:
+        return None
+    try:
+        line = stream.readline(MAX_MESSAGE_CHARS + 1)
+        if len(line) > MAX_MESSAGE_CHARS and not line.endswith("\n"):
+            rest = line
+            while rest and not rest.endswith("\n"):  # drop the rest of the line
+                rest = stream.readline(1 << 16)
+            warn(f"the message was cut to its first {MAX_MESSAGE_CHARS} characters")
+            line = line[:MAX_MESSAGE_CHARS]
+        line.encode("utf-8")  # bytes read with surrogateescape (a C locale) are no text
+    except (UnicodeDecodeError, UnicodeEncodeError):
+        raise ObliviateError("standard input is not UTF-8 text; send UTF-8") from None
+    except (OSError, ValueError):  # closed
+        return None
+    return line or None
 
 
 @dataclass
@@ -53,9 +83,15 @@ class ChatSession:
         """The model's greedy answer to ``message`` given the conversation so far, as the
         guard lets it through."""
         tokenizer = self.loaded.tokenizer
-        prompt = self._prompt(message)
         special = not uses_chat_template(tokenizer)
-        ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=special)
+        ids = tokenizer(self._prompt(message), return_tensors="pt", add_special_tokens=special)
+        limit = context_tokens(self.loaded)
+        room = None if limit is None else max(1, limit - self.max_new_tokens)
+        while room is not None and ids["input_ids"].shape[1] > room and self.turns:
+            self.turns.pop(0)  # the oldest turn goes first
+            ids = tokenizer(self._prompt(message), return_tensors="pt", add_special_tokens=special)
+        if room is not None and ids["input_ids"].shape[1] > room:
+            ids = {k: v[:, -room:] for k, v in ids.items()}  # the message's end is kept
         model = self.loaded.model
         model.eval()
         output = model.generate(

@@ -4,7 +4,7 @@ fine-tunes, unlearning, evaluation — with the model's recipe (``obliviate/reci
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,9 @@ def demo(
     files = scenario_files(bench, split, text)
     recipe = load_recipe(model)
     finetune_config = finetune_config or recipe.finetune
-    unlearn_config = unlearn_config or recipe.unlearn
+    # The schedule the demo's figures were measured with: the recipe's epochs alone, for
+    # every method (min_steps and the methods' own train entries are unlearn's defaults).
+    unlearn_config = unlearn_config or replace(recipe.unlearn, min_steps=0)
     replay = []
     if recipe.replay:
         say("replaying the base model's own answers to general questions during fine-tuning")
@@ -69,7 +71,7 @@ def demo(
         method,
         run.path("unlearned"),
         unlearn_config,
-        method_params=recipe.method_params.get(method),
+        method_params=recipe.method_params(method),
     )
     say("[bold]4/4[/bold] evaluate target, unlearned model and oracle")
     splits = bench_splits(bench, split, max_eval_per_split)
@@ -93,7 +95,7 @@ def demo(
         "text": text,
         "finetune": asdict(finetune_config),
         "unlearn": asdict(unlearn_config),
-        "method_params": recipe.method_params.get(method, {}),
+        "method_params": recipe.method_params(method),
         "max_eval_per_split": max_eval_per_split,
     }
     manifest = {

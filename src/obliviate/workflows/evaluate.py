@@ -9,16 +9,19 @@ from pathlib import Path
 from typing import Any
 
 from obliviate.data.scenario import evaluation_passages, evaluation_splits
+from obliviate.evaluate.sanity import overlap_warnings, same_model_warnings
 from obliviate.evaluate.suite import evaluate_models, guard_figures, results_document
 from obliviate.evaluate.text import TextSettings
 from obliviate.guard.guard import build_guard
+from obliviate.models.loader import remote_code_option
 from obliviate.models.precision import check_precision
-from obliviate.options import EVAL_PRECISION, SPLIT
-from obliviate.progress import say
+from obliviate.options import EVAL_PRECISION, REAL_AUTHORS, SPLIT, TRUST_REMOTE_CODE, WORLD_FACTS
+from obliviate.progress import say, warn
 from obliviate.report import write_report
 from obliviate.rundir import RunDir, sha256_path
 
 
+@remote_code_option
 def evaluate(
     model: str,
     out: str | Path,
@@ -30,29 +33,39 @@ def evaluate(
     forget: str | Path | None = None,
     retain: str | Path | None = None,
     holdout: str | Path | None = None,
+    real_authors: str | Path | None = REAL_AUTHORS.default,
+    world_facts: str | Path | None = WORLD_FACTS.default,
     max_per_split: int | None = None,
     precision: str = EVAL_PRECISION.default,
     guard: str | Path | None = None,
     overwrite: bool = False,
     text_settings: TextSettings | None = None,
+    trust_remote_code: bool = TRUST_REMOTE_CODE.default,
 ) -> dict[str, Any]:
     """Evaluate ``model`` (and the oracle and target, sharing the work) into run dir ``out``.
 
     With ``guard`` (components or a YAML file, see ``obliviate.guard``) the model is
     evaluated behind it, and ``results.json`` gains a ``guard`` part. With forget
     passages (``evaluation_passages``), it gains ``text``: MUSE's figures, measured as
-    ``text_settings`` say. Writes ``results.json`` (see ``docs/evaluation.md``),
+    ``text_settings`` say. With ``real_authors`` and ``world_facts`` (TOFU's files), they
+    are evaluated as splits of those names and ``model_utility`` is TOFU's. Writes
+    ``results.json`` (see ``docs/evaluation.md``),
     ``report.html`` and ``report.md``.
     """
     check_precision(precision)
     started = time.perf_counter()
-    splits = evaluation_splits(bench, split, forget, retain, holdout, max_per_split)
+    splits = evaluation_splits(
+        bench, split, forget, retain, holdout, max_per_split, real_authors, world_facts
+    )
     passages = evaluation_passages(bench, split, forget, retain, holdout, max_per_split)
     text_settings = text_settings or TextSettings()
     built = build_guard(guard, splits) if guard is not None else None
     run = RunDir(out, overwrite=overwrite)
     models = {"model": model, "target": target, "oracle": oracle}
     models = {name: spec for name, spec in models.items() if spec is not None}
+    warnings = same_model_warnings(models) + overlap_warnings(splits)
+    for warning in warnings:
+        warn(warning)
     evaluations = evaluate_models(
         models,
         splits,
@@ -63,9 +76,11 @@ def evaluate(
         text_settings=text_settings,
     )
     document = results_document(evaluations, main="model", split=split)
+    document["warnings"] = warnings
     if built is not None:
         document["guard"] = guard_figures(evaluations["model"], built)
     inputs = {"bench": bench, "forget": forget, "retain": retain, "holdout": holdout}
+    inputs |= {"real_authors": real_authors, "world_facts": world_facts}
     inputs = {k: v for k, v in inputs.items() if v is not None}
     config = {
         "command": "eval",

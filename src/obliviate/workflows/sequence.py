@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -38,14 +38,16 @@ from obliviate.errors import ObliviateError
 from obliviate.evaluate.suite import evaluate_models, results_document
 from obliviate.evaluate.text import TextSettings
 from obliviate.methods import build_method
+from obliviate.models.loader import remote_code_option
 from obliviate.models.precision import check_precision
-from obliviate.options import EVAL_PRECISION
+from obliviate.options import ALLOW_WEAK, EVAL_PRECISION, TRUST_REMOTE_CODE
 from obliviate.progress import say
 from obliviate.report import write_report
 from obliviate.report.sequence import sequence_plot, summary_markdown
 from obliviate.rundir import RunDir, sha256_path
 from obliviate.train.config import TrainConfig
 from obliviate.train.distributed import processes
+from obliviate.train.recipes import recipe_for
 from obliviate.workflows.training import RunResult, finetune, unlearn
 
 #: The files a sequence run writes at its top level (beside ``step-1``, ``step-2``...).
@@ -175,16 +177,16 @@ def _get(entry: dict[str, Any] | None, *path: str) -> Any:
 def headline(entry: dict[str, Any]) -> dict[str, Any]:
     """The figures a sequence or scale table shows, from one model's results entry.
 
-    ``knowmem_forget``/``knowmem_retain`` are the ROUGE-L recall of the answers on forget
-    and retain (the text part's KnowMem, which on the benchmark equals ``rouge_l``);
-    ``privleak`` is the passages' (the text part) or else the answers'.
+    ``knowmem_forget``/``knowmem_retain`` are MUSE's KnowMem (ROUGE-L F1) of the answers on
+    forget and retain (the text part's, which on the benchmark equals the split's
+    ``knowmem``); ``privleak`` is the passages' (the text part) or else the answers'.
     """
     text = entry.get("text") or {}
     return {
         "forget_accuracy": _get(entry, "splits", "forget", "accuracy"),
-        "knowmem_forget": text.get("knowmem_forget", _get(entry, "splits", "forget", "rouge_l")),
-        "knowmem_retain": text.get("knowmem_retain", _get(entry, "splits", "retain", "rouge_l")),
-        "model_utility": entry.get("model_utility"),
+        "knowmem_forget": text.get("knowmem_forget", _get(entry, "splits", "forget", "knowmem")),
+        "knowmem_retain": text.get("knowmem_retain", _get(entry, "splits", "retain", "knowmem")),
+        "model_utility_neighbors": entry.get("model_utility_neighbors"),
         "forget_quality": entry.get("forget_quality"),
         "verbmem": text.get("verbmem"),
         "privleak": text.get("privleak", entry.get("privleak")),
@@ -203,7 +205,7 @@ def _at_most(value: float | None, bound: float | None) -> bool | None:
 
 def slice_figures(document: dict[str, Any], requests: list[Request]) -> dict[str, dict[str, Any]]:
     """Each request's slice in one step's evaluation, beside the step's oracle: accuracy,
-    KnowMem (ROUGE-L recall of the answers), VerbMem of its passages (text scenario), and
+    KnowMem (MUSE's ROUGE-L F1 of the answers), VerbMem of its passages (text scenario), and
     MUSE's ``no_knowmem``/``no_verbmem`` rules applied to the slice alone."""
     oracle = _get(document, "reference", "oracle") or {}
     out = {}
@@ -211,12 +213,12 @@ def slice_figures(document: dict[str, Any], requests: list[Request]) -> dict[str
         ids = {r.id for r in request.passages}
         mine = {
             "accuracy": _get(document, "splits", request.name, "accuracy"),
-            "knowmem": _get(document, "splits", request.name, "rouge_l"),
+            "knowmem": _get(document, "splits", request.name, "knowmem"),
             "verbmem": _verbmem_of(document, ids),
         }
         theirs = {
             "accuracy": _get(oracle, "splits", request.name, "accuracy"),
-            "knowmem": _get(oracle, "splits", request.name, "rouge_l"),
+            "knowmem": _get(oracle, "splits", request.name, "knowmem"),
             "verbmem": _verbmem_of(oracle, ids),
         }
         out[request.name] = {
@@ -286,16 +288,17 @@ def _finished(directory: Path) -> dict[str, Any] | None:
     return document if "sequence" in document else None
 
 
+@remote_code_option
 def run_sequence(
     model: str,
     bench: str | Path,
-    method: str,
+    method: str | None,
     requests: str | Sequence[str],
     out: str | Path,
     *,
     text: bool = False,
     oracles: Sequence[str] | None = None,
-    config: TrainConfig | None = None,
+    config: TrainConfig | Mapping[str, Any] | None = None,
     method_params: dict[str, Any] | None = None,
     oracle_config: TrainConfig | None = None,
     max_per_split: int | None = None,
@@ -304,14 +307,18 @@ def run_sequence(
     chunk_tokens: int = CHUNK_TOKENS,
     overwrite: bool = False,
     resume: bool = False,
+    allow_weak: bool = ALLOW_WEAK.default,
+    trust_remote_code: bool = TRUST_REMOTE_CODE.default,
 ) -> dict[str, Any]:
     """Unlearn ``requests`` (nested forget splits of ``bench``, smallest first) one after
     another from ``model`` with ``method``, evaluating after each; see the module's doc.
 
     ``oracles`` (one per request) are models retrained without the people of each request's
     split; without them each is fine-tuned from ``model``'s own recipe (its run directory's
-    manifest: base model, data, settings, or ``oracle_config``), and cached. ``config`` and
-    ``method_params`` are every step's unlearning settings. ``resume`` continues an
+    manifest: base model, data, settings, or ``oracle_config``), and cached. ``method``,
+    ``config`` and ``method_params`` are every step's unlearning settings, as ``unlearn``
+    takes them (None: the recipe of ``model``'s base); a step that does not forget stops
+    the sequence unless ``allow_weak`` (as ``unlearn``). ``resume`` continues an
     interrupted sequence after its last finished step.
     """
     if processes().num_processes > 1:
@@ -320,6 +327,7 @@ def run_sequence(
     started = time.perf_counter()
     bench = Path(bench).expanduser()
     slices = request_slices(bench, requests, text)
+    method = method or recipe_for(str(model))[0].default_method
     build_method(method, method_params)  # an unknown method or parameter fails before training
     if oracles is not None:
         oracles = [str(o) for o in oracles]
@@ -331,7 +339,6 @@ def run_sequence(
     else:
         recipe = target_recipe(model)
         _check_target(recipe, slices[-1].removed, text)
-    config = config or TrainConfig()
     text_settings = text_settings or TextSettings()
     run = RunDir(out, overwrite=overwrite, resume=resume)
     documents: list[dict[str, Any]] = []
@@ -361,6 +368,7 @@ def run_sequence(
             config,
             method_params=method_params,
             overwrite=True,
+            allow_weak=allow_weak,
             chunk_tokens=chunk_tokens,
         )
         oracle_started = time.perf_counter()
@@ -438,7 +446,8 @@ def run_sequence(
     run.path("sequence.png").write_bytes(sequence_plot(summary))
     config = settings | {
         "requests": [r.split for r in slices],
-        "unlearn": asdict(config),
+        # every step's schedule, as the first step's manifest records it
+        "unlearn": json.loads(run.path("step-1/manifest.json").read_text())["train"],
         "oracle_train": None if oracle_config is None else asdict(oracle_config),
         "max_per_split": max_per_split,
         "precision": precision,

@@ -1,14 +1,20 @@
 """The training workflows: ``obliviate finetune`` (with the fine-tune cache) and
 ``obliviate unlearn``. Both run one body, :func:`_train_run`: load, encode, measure the
 forget records, train, check that something moved, save and publish the run directory.
+Unlearning starts from the recipe of the model's base (``train.recipes.recipe_for``) and
+adds the checks of ``train.health``: the retain probe during training (no silent
+collapse) and the forget and retain figures against the start (no silent no-op).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import shutil
 import time
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,22 +23,48 @@ from accelerate.utils import broadcast_object_list
 
 from obliviate.cache import cache_root
 from obliviate.data.loaders import load_records
-from obliviate.data.records import Record
-from obliviate.data.scenario import resolve_data
+from obliviate.data.records import Record, overlap_count
+from obliviate.data.scenario import evenly_spaced, resolve_data
 from obliviate.data.text import CHUNK_TOKENS, chunk_passages
+from obliviate.data.world_facts import world_records
 from obliviate.errors import ObliviateError
 from obliviate.evaluate.accuracy import answer_accuracy
 from obliviate.evaluate.model_outputs import answer_logprobs
 from obliviate.methods import FineTune, Objective, build_method
 from obliviate.methods.base import TrainingContext, mean_answer_logprob, per_example
-from obliviate.models.encoding import Encoded, encode_fact, encode_text
-from obliviate.models.loader import LoadedModel, load_model, model_fingerprint, save_model
+from obliviate.models.encoding import Encoded, encode_fact, encode_text, fit_facts
+from obliviate.models.loader import (
+    LoadedModel,
+    context_tokens,
+    load_model,
+    model_fingerprint,
+    remote_code_option,
+    save_model,
+)
 from obliviate.models.precision import resolve_precision
-from obliviate.progress import progress_bar, say
-from obliviate.rundir import RunDir, package_versions, peak_rss_mb, sha256_path
+from obliviate.options import ALLOW_WEAK, TRUST_REMOTE_CODE
+from obliviate.progress import progress_bar, say, warn
+from obliviate.rundir import (
+    RunDir,
+    fsync_tree,
+    package_versions,
+    peak_rss_mb,
+    sha256_path,
+    writing,
+)
 from obliviate.train.config import FINETUNE_DEFAULTS, TrainConfig
 from obliviate.train.distributed import processes
+from obliviate.train.health import (
+    PROBE_SIZE,
+    RETAIN_SAMPLE,
+    RetainProbe,
+    forget_verdict,
+    mean_logprob,
+    weak_run_message,
+)
 from obliviate.train.loop import TrainSummary, apply_lora, total_steps, train
+from obliviate.train.recipes import recipe_for
+from obliviate.train.resume import check_resumed, input_hashes
 
 CACHE_VERSION = "1"
 #: Training settings that always enter a fine-tune's cache key. Settings added later enter
@@ -103,11 +135,16 @@ def _train_run(
     overwrite: bool,
     resume: bool,
     chunk_tokens: int,
+    allow_weak: bool = False,
+    recipe: dict[str, str] | None = None,
 ) -> RunResult:
     """Shared body of finetune and unlearn: load, train, check, save, publish.
 
     Passages longer than ``chunk_tokens`` tokens are cut into chunks once the tokenizer
-    is known; every token of a passage (chunk) carries the loss.
+    is known; every token of a passage (chunk) carries the loss. Unlearning (``command``
+    ``unlearn``) adds the checks of ``train.health``: the collapse probe during training,
+    and after it the forget verdict (not ``forgot`` → an error, unless ``allow_weak``) and
+    the retain figures; ``recipe`` is the record of the recipe applied.
     """
     started = time.perf_counter()
     # In a distributed launch every process loads and trains; the main one alone writes
@@ -116,19 +153,71 @@ def _train_run(
     primary_records = load_records(primary_path)
     retain_records = load_records(retain_path) if retain_path else None
     run = RunDir(out, overwrite=overwrite, resume=resume, writer=main)
+    hashes = input_hashes({"primary": primary_path, "retain": retain_path})
+    if resume and main:
+        check_resumed(
+            run.path("config.yaml"),
+            {
+                "command": command,
+                "model": model,
+                "method": objective.name,
+                "method_params": objective.params(),
+                "data": {"chunk_tokens": chunk_tokens, "sha256": hashes},
+                "train": asdict(config),
+            },
+        )
+    if resume and _from_main(main and run.finished):
+        return _publish_finished(run)  # killed while publishing: publish it as it was
+    warnings = _overlap_warnings(primary_records, retain_records)
     say(f"loading model [bold]{model}[/bold]")
     loaded = load_model(model)
     loaded_seconds = time.perf_counter() - started
     primary_records = chunk_passages(primary_records, loaded.tokenizer, chunk_tokens)
     if retain_records:
         retain_records = chunk_passages(retain_records, loaded.tokenizer, chunk_tokens)
+    limit = context_tokens(loaded)
+    primary_records, cut = fit_facts(loaded.tokenizer, primary_records, limit)
+    retain_cut = 0
+    if retain_records:
+        retain_records, retain_cut = fit_facts(loaded.tokenizer, retain_records, limit)
+    if cut or retain_cut:
+        warnings.append(
+            f"{cut} forget and {retain_cut} retain records were longer than the model reads "
+            f"({limit} tokens): their answers were cut to fit"
+        )
     # chunk_tokens, plus room for a BOS and the EOS
     primary = encode_records(loaded, primary_records, chunk_tokens + 2)
     retain = encode_records(loaded, retain_records, chunk_tokens + 2) if retain_records else None
-    facts = [r for r in primary_records if not r.is_text]
-    passages = [e for r, e in zip(primary_records, primary, strict=True) if r.is_text]
+    # The figures before and after training: on a bounded, evenly spaced sample.
+    all_facts = [r for r in primary_records if not r.is_text]
+    all_passages = [e for r, e in zip(primary_records, primary, strict=True) if r.is_text]
+    facts = evenly_spaced(all_facts, FORGET_FIGURES_SAMPLE)
+    passages = evenly_spaced(all_passages, FORGET_FIGURES_SAMPLE)
+    sampled = {
+        "limit": FORGET_FIGURES_SAMPLE,
+        "facts": len(facts),
+        "facts_total": len(all_facts),
+        "passages": len(passages),
+        "passages_total": len(all_passages),
+    }
+    if len(facts) < len(all_facts) or len(passages) < len(all_passages):
+        say(
+            f"the forget figures before and after training are measured on an evenly spaced "
+            f"sample of {FORGET_FIGURES_SAMPLE} records of each kind"
+        )
     forget_before = _mean(answer_logprobs(loaded.model, loaded.tokenizer, _pairs(facts)))
     text_before = _passage_logprob(loaded, passages)
+    unlearning = command == "unlearn"
+    # A method that turns the trained weights into its result afterwards (task-vector
+    # negation) trains a model that is not the result: its probe would judge the wrong one.
+    probed = unlearning and type(objective).finalize is Objective.finalize
+    if unlearning:
+        pad = loaded.tokenizer.pad_token_id
+        retain_sample, retain_source = _retain_sample(loaded, retain_records, RETAIN_SAMPLE)
+        retain_before = mean_logprob(loaded.model, retain_sample, pad)
+        probe_examples, _ = _retain_sample(loaded, retain_records, PROBE_SIZE)
+        vocab_size = loaded.model.get_output_embeddings().weight.shape[0]
+        probe = RetainProbe.of(loaded.model, probe_examples, pad, vocab_size, retain_source)
     objective.prepare(
         TrainingContext(
             loaded.model,
@@ -151,9 +240,11 @@ def _train_run(
             "model": model,
             "method": objective.name,
             "method_params": objective.params(),
-            "data": {k: str(v) for k, v in inputs.items() if v} | {"chunk_tokens": chunk_tokens},
+            "data": {k: str(v) for k, v in inputs.items() if v}
+            | {"chunk_tokens": chunk_tokens, "sha256": hashes},
             "train": asdict(config),
-        },
+        }
+        | ({"recipe": recipe, "allow_weak": allow_weak} if unlearning else {}),
     )
     steps = total_steps(len(primary), config, processes().num_processes)
     with progress_bar(f"{command} ({objective.name})", steps) as advance:
@@ -167,6 +258,7 @@ def _train_run(
             run.staging,
             resume=resume,
             on_step=lambda step, _, logs: advance(step, f"loss {logs['loss']:.3f}"),
+            health_check=probe if probed else None,
         )
     if not main:  # the main process checks, saves and publishes the result
         return RunResult(
@@ -175,7 +267,7 @@ def _train_run(
             steps=summary.steps,
             tokens=summary.tokens,
         )
-    if _weight_norms(loaded.model) == norms_before:
+    if not unlearning and _weight_norms(loaded.model) == norms_before:  # unlearning: checks
         raise ObliviateError(
             "training finished but no weight changed; raise --lr or --max-steps "
             "(the run was not saved)"
@@ -187,11 +279,31 @@ def _train_run(
     text_after = _passage_logprob(loaded, passages)
     figures = [(forget_before, forget_after), (text_before, text_after)]
     measured = [(b, a) for b, a in figures if b is not None]
-    if measured and all(abs(a - b) < 1e-6 for b, a in measured):
+    if not unlearning and measured and all(abs(a - b) < 1e-6 for b, a in measured):
         raise ObliviateError(
             "training finished but the records' log-probability did not move; raise --lr or "
             "--max-steps (the run was not saved)"
         )
+    checks = None
+    if unlearning:
+        forget = forget_verdict({"answers": figures[0], "passages": figures[1]})
+        retain_after = mean_logprob(loaded.model, retain_sample, pad)
+        checks = {
+            "forget": forget,
+            "retain": {
+                "before": retain_before,
+                "after": retain_after,
+                "change": retain_after - retain_before,
+                "records": len(retain_sample),
+                "source": retain_source,
+            },
+            "collapse": probe.record(config.collapse_check_every if probed else 0)
+            | ({} if probed else {"skipped": f"{objective.name} makes its result after training"}),
+            "verdict": forget["verdict"],
+            "allow_weak": allow_weak,
+        }
+        if forget["verdict"] != "forgot" and not allow_weak:
+            raise ObliviateError(weak_run_message(forget, config.lr, steps))
     save_model(loaded, run.path("model"))
     seconds = time.perf_counter() - started
     results = {
@@ -201,12 +313,61 @@ def _train_run(
         "primary_text_logprob": {"before": text_before, "after": text_after},
         "cost": _cost(summary, seconds),
     }
+    results["primary_measured_on"] = sampled
+    results["records_cut_to_context"] = {"max_tokens": limit, "primary": cut, "retain": retain_cut}
+    results["warnings"] = warnings
+    for warning in warnings:
+        warn(warning)
     manifest = _manifest(
         command, loaded, objective, config, inputs, summary, seconds, loaded_seconds
     )
+    if unlearning:
+        results |= {"checks": checks, "recipe": recipe}
+        manifest |= {"checks": checks, "recipe": recipe}
     published = run.finish(results, None, manifest)  # config.yaml was written at the start
     return RunResult(
         out=published, seconds=seconds, steps=summary.steps, tokens=summary.tokens, results=results
+    )
+
+
+def _retain_sample(
+    loaded: LoadedModel, retain_records: list[Record] | None, size: int
+) -> tuple[list[Encoded], str]:
+    """At most ``size`` evenly spaced retain records, encoded as training encodes them (the
+    built-in world questions with their gold answers without retain data), and which."""
+    records, source = (retain_records, "retain") if retain_records else (world_records(), "world")
+    return encode_records(loaded, evenly_spaced(records, size)), source
+
+
+#: Forget records whose figures are measured before and after training, at most (evenly
+#: spaced): measuring 100,000 records twice would cost more than a short run's training.
+FORGET_FIGURES_SAMPLE = 512
+
+
+def _overlap_warnings(primary: list[Record], retain: list[Record] | None) -> list[str]:
+    """A warning when forget and retain records overlap (the same question and answer)."""
+    shared = overlap_count(primary, retain) if retain else 0
+    if not shared:
+        return []
+    return [
+        f"{shared} of the {len(primary)} forget records are also in the retain set (the same "
+        "question and answer, or passage): the method is asked to forget and keep them"
+    ]
+
+
+def _publish_finished(run: RunDir) -> RunResult:
+    """Publish a staged run that was finished (killed while it was being published)."""
+    results = json.loads(run.path("results.json").read_text(encoding="utf-8"))
+    manifest = json.loads(run.path("manifest.json").read_text(encoding="utf-8"))
+    out = run.publish()
+    say(f"the interrupted run had finished; published it to {out}")
+    cost = manifest.get("cost") or {}
+    return RunResult(
+        out=out,
+        seconds=float(cost.get("seconds") or 0.0),
+        steps=int(cost.get("steps") or 0),
+        tokens=int(cost.get("tokens") or 0),
+        results=results,
     )
 
 
@@ -268,6 +429,7 @@ def _manifest(
     }
 
 
+@remote_code_option
 def finetune(
     model: str,
     data: str | Path,
@@ -278,6 +440,7 @@ def finetune(
     use_cache: bool = True,
     text: bool = False,
     chunk_tokens: int = CHUNK_TOKENS,
+    trust_remote_code: bool = TRUST_REMOTE_CODE.default,
 ) -> RunResult:
     """Fine-tune ``model`` on ``data`` (NLL on answers, or on every token of a passage): how
     targets and oracles are made. ``text`` picks a benchmark directory's passages
@@ -296,13 +459,11 @@ def finetune(
     hit = use_cache and (cached / "model" / "config.json").is_file() and not resume
     if _from_main(hit):
         if main:
-            RunDir(out_path, overwrite=overwrite)  # same checks on --out as a real run
-            staging = out_path.parent / f".{out_path.name}.partial"
-            shutil.rmtree(staging, ignore_errors=True)
-            shutil.copytree(cached, staging, copy_function=_link_or_copy)
-            if out_path.exists():
-                shutil.rmtree(out_path)
-            staging.rename(out_path)
+            run = RunDir(out_path, overwrite=overwrite)  # same checks on --out as a real run
+            # Copies, never hard links: editing one run's files changes no other run.
+            with writing(run.staging):
+                shutil.copytree(cached, run.staging, dirs_exist_ok=True)
+            run.publish()
             say(f"reused cached fine-tune {key[:12]} (same base model, data and settings)")
         return RunResult(out=out_path, seconds=0.0, steps=0, tokens=0, cached=True)
     result = _train_run(
@@ -318,19 +479,17 @@ def finetune(
         chunk_tokens=chunk_tokens,
     )
     if use_cache and main:
-        staging = cached.parent / f".{key}.partial"
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.copytree(result.out, staging, copy_function=_link_or_copy)
+        # A staging folder of this process's own: two runs storing one key do not mix files.
+        staging = cached.parent / f".{key}.{os.getpid()}.{secrets.token_hex(4)}.partial"
+        with writing(staging):
+            shutil.copytree(result.out, staging)
+            fsync_tree(staging)
         shutil.rmtree(cached, ignore_errors=True)
-        staging.rename(cached)
+        try:
+            staging.rename(cached)
+        except OSError:  # another run stored the same fine-tune meanwhile
+            shutil.rmtree(staging, ignore_errors=True)
     return result
-
-
-def _link_or_copy(src: str, dst: str) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
 
 
 def finetune_cache_key(
@@ -360,26 +519,52 @@ def finetune_cache_key(
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
+@remote_code_option
 def unlearn(
     model: str,
     forget: str | Path,
     retain: str | Path | None,
-    method: str,
+    method: str | None,
     out: str | Path,
-    config: TrainConfig | None = None,
+    config: TrainConfig | Mapping[str, Any] | None = None,
     method_params: dict[str, Any] | None = None,
     overwrite: bool = False,
     resume: bool = False,
     chunk_tokens: int = CHUNK_TOKENS,
+    allow_weak: bool = ALLOW_WEAK.default,
+    trust_remote_code: bool = TRUST_REMOTE_CODE.default,
 ) -> RunResult:
     """Remove ``forget`` from ``model`` with ``method`` (keeping ``retain`` where it uses one).
 
     Facts and passages may both be forgotten or kept: passages (cut into chunks of at most
     ``chunk_tokens`` tokens) carry the loss on every token, as MUSE's text scenario does.
+
+    The settings start from the recipe of ``model``'s base (``recipe_for``): ``method``
+    None is its ``default_method``; ``config`` None is its schedule for the method, a
+    mapping of TrainConfig fields goes over that schedule, and ``method_params`` over its
+    parameters for the method. A ``TrainConfig`` is the whole schedule instead, with
+    ``method_params`` alone (no recipe). A run whose forget figures did not fall by
+    ``health.FORGET_MARGIN`` raises ``ObliviateError`` and publishes nothing, unless
+    ``allow_weak``; one whose retain probe collapses stops (``health.RetainProbe``).
     """
-    objective = build_method(method, method_params)
+    recipe, choice = recipe_for(model)
+    method = method or recipe.default_method
+    if isinstance(config, TrainConfig):
+        settings, params, applied = config, dict(method_params or {}), None
+    else:
+        given = dict(config or {})
+        unknown = sorted(set(given) - {f.name for f in fields(TrainConfig)})
+        if unknown:
+            raise ObliviateError(f"unknown training setting '{unknown[0]}'; see TrainConfig")
+        settings = replace(recipe.unlearn_config(method), **given)
+        params = recipe.method_params(method) | dict(method_params or {})
+        applied = choice.record()
+    objective = build_method(method, params)
     if objective.uses_retain and retain is None:
-        raise ObliviateError(f"method '{method}' needs retain data; pass --retain FILE")
+        raise ObliviateError(
+            f"method '{method}' needs retain data; pass --retain FILE, or a --method without "
+            "a retain term (ga)"
+        )
     return _train_run(
         command="unlearn",
         model=model,
@@ -387,10 +572,12 @@ def unlearn(
         primary_path=Path(forget).expanduser(),
         retain_path=Path(retain).expanduser() if retain else None,
         out=out,
-        config=config or TrainConfig(),
+        config=settings,
         overwrite=overwrite,
         resume=resume,
         chunk_tokens=chunk_tokens,
+        allow_weak=allow_weak,
+        recipe=applied,
     )
 
 
