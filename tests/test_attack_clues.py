@@ -13,7 +13,7 @@ from obliviate.attacks.base import (
     AuditContext,
     Question,
     conversation_prompt,
-    group_by_person,
+    group_records,
 )
 from obliviate.attacks.clues import CLUE_TURNS, clue_facts, gold_chains, model_chains
 from obliviate.data.loaders import load_records
@@ -46,7 +46,7 @@ def _states_answer(record: Record, turns: tuple[tuple[str, str], ...]) -> bool:
 
 
 def test_clues_are_other_facts_of_the_person_related_ones_first(forget):
-    people = group_by_person(forget)
+    people = group_records(forget)
     for record in forget:
         clues = clue_facts(record, people)
         assert 1 <= len(clues) <= CLUE_TURNS

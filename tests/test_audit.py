@@ -12,7 +12,7 @@ import torch
 import obliviate.attacks.diff as diff_attack
 from obliviate.attacks import ATTACKS, AuditContext, resolve_attacks, run_audit
 from obliviate.attacks.audit import recovery
-from obliviate.attacks.base import Score, split_people
+from obliviate.attacks.base import Score, split_groups
 from obliviate.attacks.in_context import CONTEXTS, contexts_for
 from obliviate.attacks.jailbreak import TEMPLATES
 from obliviate.attacks.quantize import (
@@ -153,7 +153,7 @@ def test_jailbreak_templates_wrap_the_question(forget):
 def test_relearn_splits_people_and_restores_ga_forgotten_facts(
     ga_model: Path, tiny_target: Path, tiny_oracle: Path, forget, holdout
 ):
-    shown, held_out = split_people(forget, seed=0)
+    shown, held_out = split_groups(forget, seed=0)
     assert {r.person for r in shown}.isdisjoint({r.person for r in held_out})
     ctx = AuditContext(
         forget=forget,

@@ -124,3 +124,34 @@ def test_bad_yaml_config(tmp_path: Path, monkeypatch, capsys) -> None:
     config.write_text("lr: [unclosed\n")
     code, err = run_cli(["finetune", "--config", str(config)], monkeypatch, capsys)
     assert_one_line_error(code, err, "c.yaml")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["eval", "--model", "tiny", "--oracle", "./runs/no"], ["--oracle", "check the path"]),
+        (["eval", "--model", "tiny", "--forget", "nothere.jsonl"], ["--forget", "no such file"]),
+        (["audit", "--model", "tiny", "--precision", "fp8"], ["--precision", "fp8"]),
+        (["unlearn", "--model", "tiny", "--forget", "f.jsonl"], ["--forget", "f.jsonl"]),
+    ],
+)
+def test_argument_errors_come_before_torch_is_imported(
+    args: list[str], fragments: list[str], tmp_path: Path
+) -> None:
+    """A mistyped path, model or precision is one line from a process that never imported
+    torch (so it answers in about a second: ``benchmarks/arg_errors.py`` times it), and a
+    local path is never told to download."""
+    import subprocess
+
+    probe = (
+        "import sys\nfrom obliviate.cli import main\n"
+        f"sys.argv = ['obliviate', *{args!r}, '--out', 'run']\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
+        "print('torch' in sys.modules, code)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.split() == ["False", "2"], done.stdout + done.stderr
+    assert_one_line_error(2, done.stderr, *fragments)
+    assert "download" not in done.stderr

@@ -44,3 +44,29 @@ def test_an_unchanged_model_is_read_back_and_a_change_misses(
     ].cached
     # Without a cache nothing is read back.
     assert not evaluate_models({"target": tiny_target}, splits(bench_dir))["target"].cached
+
+
+def test_eval_reads_target_and_oracle_back_and_names_the_users_file(
+    tiny_target: Path, tiny_oracle: Path, bench_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """``obliviate eval`` caches as the demo does: a second run against the same target and
+    oracle reads both back; results name the user's forget file, not a built-in split."""
+    from obliviate import api
+
+    monkeypatch.setenv("OBLIVIATE_CACHE", str(tmp_path / "cache"))
+    mine = tmp_path / "my_request.jsonl"
+    mine.write_text((bench_dir / "forget10.jsonl").read_text().splitlines()[0] + "\n")
+    runs = [
+        api.evaluate(
+            str(tiny_target),
+            tmp_path / f"run{i}",
+            forget=mine,
+            oracle=str(tiny_oracle),
+            target=str(tiny_target),
+            max_per_split=4,
+        )
+        for i in range(2)
+    ]
+    cached = [{n: e["cost"]["eval_cached"] for n, e in r["reference"].items()} for r in runs]
+    assert cached == [{"target": False, "oracle": False}, {"target": True, "oracle": True}]
+    assert runs[1]["split"] == "my_request.jsonl"

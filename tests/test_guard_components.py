@@ -16,9 +16,9 @@ from obliviate.data.bench import generate_benchmark
 from obliviate.data.records import Record
 from obliviate.errors import ObliviateError
 from obliviate.evaluate.metrics import answer_matches
-from obliviate.guard import embeddings
 from obliviate.guard.filters import THRESHOLD_OFF, InputFilter, OutputFilter
 from obliviate.guard.icul import icul_context, select_demonstrations
+from obliviate.models import embeddings
 
 RATE = 0.05
 REFUSAL = "I can't share that."

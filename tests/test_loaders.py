@@ -214,9 +214,9 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def test_unsupported_extension_lists_supported(tmp_path: Path) -> None:
-    path = tmp_path / "data.parquet"
-    path.write_bytes(b"PAR1")
-    with pytest.raises(ObliviateError, match=r"data\.parquet.*'\.parquet'.*\.jsonl, \.json, \.csv"):
+    path = tmp_path / "data.xlsx"
+    path.write_bytes(b"PK")
+    with pytest.raises(ObliviateError, match=r"data\.xlsx.*'\.xlsx'.*\.csv, \.parquet"):
         load_records(path)
 
 
@@ -378,3 +378,49 @@ def test_real_tofu_eval_log(tofu_data: Path) -> None:
     assert all(len(r.meta["perturb_loss"]) == 5 for r in records)
     assert all("avg_paraphrased_loss" in r.meta for r in records)
     assert records[0].meta["generated"] == "The author's full name is Hsiao Yun-Hwa."
+
+
+def test_trl_prompt_completion_and_chat_messages(tmp_path: Path) -> None:
+    """TRL's prompt/completion (plain and conversational) and chat ``messages`` rows load as
+    facts without an ``id``; the last assistant turn is the answer, system turns dropped."""
+    rows = [
+        {"prompt": "Where is the Eiffel Tower?", "completion": "Paris"},
+        {
+            "prompt": [{"role": "user", "content": "Who wrote Hamlet?"}],
+            "completion": [{"role": "assistant", "content": "William Shakespeare"}],
+        },
+        {
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "What is the capital of Japan?"},
+                {"role": "assistant", "content": [{"type": "text", "text": "Tokyo"}]},
+            ],
+            "topic": "japan",
+        },
+    ]
+    records = load_records(write_jsonl(tmp_path / "mine.jsonl", rows))
+    assert [(r.id, r.prompt, r.answer) for r in records] == [
+        ("mine-0", "Where is the Eiffel Tower?", "Paris"),
+        ("mine-1", "Who wrote Hamlet?", "William Shakespeare"),
+        ("mine-2", "What is the capital of Japan?", "Tokyo"),
+    ]
+    assert records[2].meta == {"topic": "japan"}
+    lonely = write_jsonl(
+        tmp_path / "bad.jsonl", [{"messages": [{"role": "user", "content": "Hi"}]}]
+    )
+    with pytest.raises(ObliviateError, match=r"bad.jsonl:1: field 'messages' needs a user turn"):
+        load_records(lonely)
+
+
+def test_parquet_rows(tmp_path: Path) -> None:
+    """A Parquet file (as datasets or pandas write it) loads like the same rows in JSONL."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "facts.parquet"
+    pq.write_table(pa.Table.from_pylist([FACT, {"prompt": "Who?", "answer": "Me"}]), path)
+    records = load_records(path)
+    assert [(r.id, r.answer) for r in records] == [("f1", "Paris"), ("facts-1", "Me")]
+    (tmp_path / "broken.parquet").write_text("not parquet")
+    with pytest.raises(ObliviateError, match=r"broken\.parquet: not a readable Parquet file"):
+        load_records(tmp_path / "broken.parquet")

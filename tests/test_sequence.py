@@ -211,6 +211,50 @@ def test_the_figures_of_every_earlier_request_are_followed(sequence_run: dict) -
     assert (sequence_run["out"] / "sequence.png").read_bytes().startswith(b"\x89PNG")
 
 
+def test_a_sequence_run_has_a_report_with_its_tables_and_plot(sequence_run: dict) -> None:
+    out = sequence_run["out"]
+    page = (out / "report.html").read_text()
+    assert "<h2>Requests in sequence: seq</h2>" in page
+    assert "<th>figure</th><th>target</th><th>1: forget05</th><th>2: forget10</th>" in page
+    assert "<th>request (its people)</th><th>after step 1</th><th>after step 2</th>" in page
+    assert "<td>1: forget05 (1)</td>" in page
+    assert 'src="data:image/png;base64,' in page
+    assert f"<code>{out / 'step-2'}</code>" in page and ".seq.partial" not in page
+    # Sections only where they apply: a sequence summary is no evaluation and has no verdict.
+    assert "<h2>Summary</h2>" not in page and 'class="banner' not in page
+    summary = (out / "report.md").read_text()
+    assert "### Requests in sequence: seq" in summary
+    assert "| figure | target | 1: forget05 | 2: forget10 |" in summary
+    assert "| 1: forget05 (1) |" in summary
+
+
+def test_report_renders_a_sequence_beside_an_evaluation(
+    sequence_run: dict, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    out = sequence_run["out"]
+    report = tmp_path / "both.html"
+    args = ["report", str(out), str(out / "step-2"), "--out", str(report)]
+    code, printed, err = run_cli(args, monkeypatch, capsys)
+    assert code == 0, err
+    assert str(report) in printed
+    page = report.read_text()
+    assert "Runs: <b>seq, step-2</b>" in page
+    assert "<h2>Requests in sequence: seq</h2>" in page and "<th>2: forget10</th>" in page
+    # The step is an evaluation: its verdict, its summary row beside its target and oracle.
+    assert 'class="banner' in page and "<h2>Summary</h2>" in page
+    assert "<td><b>step-2</b></td>" in page
+    summary = report.with_suffix(".md").read_text()
+    assert "### Requests in sequence: seq" in summary and "| step-2 |" in summary
+
+
+def test_a_results_file_of_no_known_command_is_refused_naming_sequence(tmp_path: Path) -> None:
+    from obliviate.report import write_report
+
+    (tmp_path / "results.json").write_text(json.dumps({"steps": [{"step": 1}]}))
+    with pytest.raises(ObliviateError, match=r"has no 'splits' or 'attacks'.*`sequence`"):
+        write_report([tmp_path], tmp_path / "report.html")
+
+
 def test_an_interrupted_sequence_publishes_nothing_and_resumes_after_its_last_step(
     tiny_target: Path, tiny_oracle: Path, bench_dir: Path, tmp_path: Path, monkeypatch
 ) -> None:

@@ -304,7 +304,9 @@ def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys) -> tuple[i
 def test_bad_option_values_give_one_line_errors(
     option: list[str], fragment: str, tmp_path: Path, monkeypatch, capsys
 ) -> None:
-    args = ["unlearn", "--model", "tiny", "--forget", str(tmp_path / "f.jsonl")]
+    forget = tmp_path / "f.jsonl"
+    forget.write_text('{"prompt": "Q?", "answer": "A"}\n')
+    args = ["unlearn", "--model", "tiny", "--forget", str(forget)]
     args += ["--method", "grad_diff", "--out", str(tmp_path / "out"), *option]
     code, err = run_cli(args, monkeypatch, capsys)
     lines = [line for line in err.strip().splitlines() if line.strip()]

@@ -36,9 +36,9 @@ from obliviate.workflows.audit import audit
 from obliviate.workflows.behaviour import evaluate_behaviour
 from obliviate.workflows.demo import demo
 from obliviate.workflows.evaluate import evaluate
+from obliviate.workflows.known import make_known_bench
 from obliviate.workflows.sequence import run_sequence as sequence
 from obliviate.workflows.training import (
-    FINETUNE_DEFAULTS,
     RunResult,
     encode_records,
     finetune,
@@ -49,7 +49,6 @@ from obliviate.workflows.training import (
 from obliviate.workflows.tune import tune
 
 __all__ = [
-    "FINETUNE_DEFAULTS",
     "RunResult",
     "TrainConfig",
     "audit",
@@ -64,6 +63,7 @@ __all__ = [
     "evaluation_splits",
     "finetune",
     "finetune_cache_key",
+    "make_known_bench",
     "processes",
     "resolve_data",
     "retain_split_for",

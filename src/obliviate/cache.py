@@ -35,12 +35,14 @@ def cache_root() -> Path:
 
 
 def code_fingerprint(packages: Sequence[str]) -> str:
-    """The sha256 of the source of obliviate's ``packages`` (sub-package names, or ``.``
-    for all of it): a change to that code misses every entry made before it."""
+    """The sha256 of the source of obliviate's ``packages`` (sub-package names, modules such
+    as ``evaluate/model_outputs.py``, or ``.`` for all of it): a change to that code misses
+    every entry made before it."""
     root = Path(obliviate.__file__).parent
     digest = hashlib.sha256()
     for package in packages:
-        for source in sorted((root / package).rglob("*.py")):
+        path = root / package
+        for source in [path] if path.is_file() else sorted(path.rglob("*.py")):
             digest.update(str(source.relative_to(root)).encode())
             digest.update(source.read_bytes())
     return digest.hexdigest()

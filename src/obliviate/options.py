@@ -44,6 +44,17 @@ BASE_MODEL = Option(
 )
 SPLIT = Option("split", "forget10", "Forget split of the benchmark.")
 MAX_PER_SPLIT = Option("max_per_split", None, "Evaluate at most this many records per split.")
+NEIGHBORS = Option(
+    "neighbors",
+    None,
+    "Your own neighbour records: close facts that must stay (instead of the benchmark's).",
+)
+WORLD = Option(
+    "world",
+    None,
+    "Your own general questions (instead of the benchmark's or the built-in ones); those "
+    "that overlap the forget set are dropped.",
+)
 REAL_AUTHORS = Option(
     "real_authors",
     None,
@@ -55,6 +66,12 @@ WORLD_FACTS = Option(
     None,
     "TOFU's World Facts records (world_facts_perturbed.json); with --real-authors, "
     "model_utility as TOFU computes it.",
+)
+HOLDOUT_RANDOM_SPLIT = Option(
+    "holdout_random_split",
+    False,
+    "Your --holdout records and the forget records are a random split of one pool, so "
+    "membership inference (mia, privleak) means something; otherwise it is left out.",
 )
 
 # -- how models are asked -------------------------------------------------------------------
@@ -88,6 +105,12 @@ RELEARN_PRECISION = Option(
     "an attacker trains) or fp32 (the same figures on every machine).",
 )
 AUDIT_SEED = Option("seed", 0, "Random seed of the attacks (samples, fine-tunes).")
+BASE_SECRET = Option(
+    "base_secret",
+    False,
+    "The model unlearning started from (--target) is not public (a private fine-tune): the "
+    "checkpoint-diff attack, which reads answers off it, then counts toward the worst case.",
+)
 
 # -- behaviour ------------------------------------------------------------------------------
 JUDGE_LABEL = Option("judge_label", "1", "The --judge model's label (name or index) for harmful.")
@@ -116,7 +139,19 @@ BENCH_KIND = Option(
     "kind",
     "facts",
     "facts: fictitious people (TOFU's setting); behaviour: requests for an invented guild's "
-    "secret procedures, a behaviour to unlearn (SKU's setting).",
+    "secret procedures, a behaviour to unlearn (SKU's setting); known: real facts the model "
+    "already answers, screened on --model (docs/known.md).",
+)
+KNOWN_TOPIC = Option(
+    "topic",
+    None,
+    "Known: the topic to forget (default: the first with enough facts the model answers).",
+)
+KNOWN_SCREEN = Option(
+    "screen",
+    True,
+    "Known: keep only the facts --model answers (--no-screen keeps every candidate and "
+    "loads no model).",
 )
 BEHAVIOUR_ITEMS = Option("size", 24, "Behaviour: restricted items (8 requests each).")
 UNSEEN_SHARE = Option(
@@ -165,7 +200,8 @@ TUNE_SEARCH = Option(
 HELD_OUT_SHARE = Option(
     "held_out",
     0.5,
-    "Your own data: the share of --forget tuned on (whole people where records name them).",
+    "Your own data: the share of --forget tuned on (whole people or topics where records "
+    "name them).",
 )
 
 # -- report ---------------------------------------------------------------------------------

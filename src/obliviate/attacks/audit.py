@@ -3,8 +3,11 @@
 One model is in memory at a time; every attack runs on it with the identical records and
 settings. Then each variant of each attack is summed up per model (accuracy and
 probability before and after, ``recovery``) and against the oracle (``uplift_vs_oracle``,
-the headline: an attack that teaches the oracle just as much proves nothing). Definitions
-are in ``docs/evaluation.md``.
+the headline: an attack that teaches the oracle just as much proves nothing). The worst
+case counts the attacks that fit the threat model: the checkpoint diff reads answers off
+the model you started from, which tells an attacker nothing new when that model is
+public, so it counts only when the base is secret. Definitions are in
+``docs/evaluation.md``.
 """
 
 from __future__ import annotations
@@ -28,9 +31,11 @@ from obliviate.attacks.base import (
 from obliviate.attacks.cache import CACHED_ROLES, AttackCache
 from obliviate.data.records import Record
 from obliviate.errors import ObliviateError
+from obliviate.evaluate.verdict import net_of_control, verdict
 from obliviate.guard.guard import Guard, looks_like_refusal
 from obliviate.models.loader import LoadedModel, load_model
-from obliviate.progress import say
+from obliviate.options import BASE_SECRET
+from obliviate.progress import progress_bar, say
 from obliviate.rundir import peak_rss_mb
 
 #: Questions timed with and without the guard for its added latency.
@@ -38,6 +43,14 @@ LATENCY_SAMPLE = 32
 
 #: The models an audit attacks, in the order they are loaded.
 ROLES: tuple[str, ...] = ("model", "oracle", "target")
+
+#: Attacks that read the answers off the model you started from (the target) rather than
+#: out of the unlearned one: they count toward the worst case only when that model is
+#: secret (``--base-secret``); anyone can ask a public base model directly.
+BASE_READING: dict[str, str] = {
+    "diff": "reads the answers off the starting model, which is public: anyone can ask it "
+    "(counts with --base-secret)",
+}
 
 
 def resolve_attacks(names: str | Sequence[str]) -> list[str]:
@@ -83,12 +96,30 @@ def _measurements(per_role: dict[str, Measurement]) -> dict[str, Any]:
     return entry
 
 
+def _net_recovery(entry: dict[str, Any], role: str) -> float | None:
+    """``recovery`` of the role's accuracy net of its control's (``net_accuracy``): how far
+    the attack moved it toward the target's beyond what it gives on invented facts."""
+    side = entry.get(role, {})
+    net, before = side.get("net_accuracy"), side["before"]["accuracy"]
+    top = (entry.get("target", {}).get("before") or {}).get("accuracy")
+    if net is None or top is None or top - before <= 0:
+        return None
+    return min(1.0, max(0.0, (net - before) / (top - before)))
+
+
 def _severity(entry: dict[str, Any]) -> float:
     """How much an attack variant brought back: the uplift over the oracle when there is
-    an oracle, else the model's recovery."""
+    an oracle, else the model's recovery, else (no target either) its rise in accuracy;
+    each net of the control where the variant has one."""
     value = entry.get("uplift_vs_oracle")
+    model = entry.get("model", {})
+    for fallback in ("net_recovery", "recovery"):
+        value = model.get(fallback) if value is None else value
     if value is None:
-        value = entry.get("model", {}).get("recovery")
+        before = (model.get("before") or {}).get("accuracy")
+        after = model.get("net_accuracy", (model.get("after") or {}).get("accuracy"))
+        if after is not None and before is not None:
+            value = after - before
     return -math.inf if value is None else value
 
 
@@ -101,6 +132,9 @@ def attack_entry(outputs: dict[str, AttackOutput]) -> dict[str, Any]:
         controls = {role: v.control for role, v in per_role.items() if v.control is not None}
         if controls:
             entry["control"] = _measurements(controls)
+            for role in controls:
+                entry[role]["net_accuracy"] = net_of_control(entry, role)
+                entry[role]["net_recovery"] = _net_recovery(entry, role)
         variants[name] = entry
     worst = max(variants, key=lambda v: _severity(variants[v]), default=None)
     headline = variants[worst] if worst else {}
@@ -113,33 +147,61 @@ def attack_entry(outputs: dict[str, AttackOutput]) -> dict[str, Any]:
     }
 
 
-def _worst_case(attacks: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
-    """The attack variant that brought back the most, across all attacks."""
+def counted(
+    attacks: dict[str, dict[str, Any]], base_secret: bool = BASE_SECRET.default
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """The attacks that count toward the worst case under the threat model, and those
+    left out with why: an attack that reads the answers off the starting model counts
+    only when that model is secret."""
+    excluded = {
+        name: why for name, why in BASE_READING.items() if name in attacks and not base_secret
+    }
+    return {n: e for n, e in attacks.items() if n not in excluded}, excluded
+
+
+def _worst_case(
+    attacks: dict[str, dict[str, Any]], base_secret: bool = BASE_SECRET.default
+) -> dict[str, Any]:
+    """The attack variant that brought back the most across the attacks that count
+    (``counted``); ``attack`` None and ``nothing recovered`` when none brought anything back
+    (no uplift over the oracle, else no recovery, else no rise in accuracy)."""
+    counts, excluded = counted(attacks, base_secret)
     candidates = [
         (name, entry["worst_variant"], entry["variants"][entry["worst_variant"]])
-        for name, entry in attacks.items()
+        for name, entry in counts.items()
         if entry.get("worst_variant") is not None
     ]
-    if not candidates:
-        return None
-    name, variant, entry = max(candidates, key=lambda c: _severity(c[2]))
-    return {
+    case: dict[str, Any] = {
+        "threat_model": "secret base" if base_secret else "public base",
+        "counted": [n for n, e in counts.items() if e.get("variants")],
+        "excluded": excluded,
+    }
+    worst = max(candidates, key=lambda c: _severity(c[2]), default=None)
+    if worst is None or _severity(worst[2]) <= 0:
+        return case | {"attack": None, "variant": None, "summary": "nothing recovered"}
+    name, variant, entry = worst
+    model = entry.get("model", {})
+    return case | {
         "attack": name,
         "variant": variant,
         "uplift_vs_oracle": entry["uplift_vs_oracle"],
-        "recovery": entry.get("model", {}).get("recovery"),
+        "recovery": model.get("recovery"),
+        "accuracy": (model.get("after") or {}).get("accuracy"),
     }
 
 
-def worst_figures(attacks: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The largest uplift over the oracle and the largest recovery over every attack
-    variant, each with where it happened: the audit's result is its weakest point."""
+def worst_figures(
+    attacks: dict[str, dict[str, Any]], base_secret: bool = BASE_SECRET.default
+) -> dict[str, Any]:
+    """The largest uplift over the oracle and the largest recovery over every variant of
+    the attacks that count (``counted``), each with where it happened: the audit's result
+    is its weakest point."""
     found: dict[str, Any] = {"worst_uplift_vs_oracle": None, "worst_recovery": None}
     for figure, key in (
         ("uplift_vs_oracle", "worst_uplift_vs_oracle"),
         ("recovery", "worst_recovery"),
     ):
-        for name, entry in attacks.items():
+        for name, entry in counted(attacks, base_secret)[0].items():
             for variant, figures in entry.get("variants", {}).items():
                 value = (
                     figures.get(figure)
@@ -206,9 +268,13 @@ def run_audit(
     attacks: Sequence[str],
     guard: Guard | None = None,
     cache: Path | None = None,
+    base_secret: bool = BASE_SECRET.default,
 ) -> dict[str, Any]:
     """Attack each model (role → spec, ``model`` required) and return the ``attacks``,
-    ``worst_case`` and ``cost`` parts of results.json.
+    ``worst_case``, ``verdict`` and ``cost`` parts of results.json.
+
+    ``base_secret``: the model unlearning started from is not public, so an attack that
+    reads answers off it (``BASE_READING``) counts toward the worst case.
 
     With a ``guard``, the model is attacked behind it (oracle and target stay bare: they
     are the yardsticks), and the ``guard`` part reports leak and false-refusal rates.
@@ -225,38 +291,49 @@ def run_audit(
     reused: dict[str, list[str]] = {}
     guard_figures: dict[str, Any] = {}
     stored = AttackCache(cache, models, ctx) if cache is not None else None
-    for role in (r for r in ROLES if r in models):
-        pending = [name for name in attacks if name not in skipped]
-        if stored is not None and role in CACHED_ROLES:
-            for name in list(pending):
-                output = stored.load(name, role)
-                if output is not None:
-                    outputs[name][role] = output
-                    reused.setdefault(role, []).append(name)
-                    pending.remove(name)
-            if reused.get(role):
-                say(f"reused the {role}'s cached results of {', '.join(reused[role])}")
-        if not pending:
-            continue
-        say(f"loading {role} [bold]{models[role]}[/bold]")
-        loaded = load_model(models[role])
-        guarded = guard if role == "model" else None
-        asker = Asker(loaded, ctx.precision, ctx.max_new_tokens, guarded)
-        for name in pending:
-            say(f"attack {name} on {role}")
-            begun = time.perf_counter()
-            try:
-                outputs[name][role] = ATTACKS[name].run(ctx, loaded, asker, role)
-            except NotApplicable as reason:
-                skipped[name] = str(reason)
-                say(f"skipped {name}: {reason}")
-            else:
-                if stored is not None and role in CACHED_ROLES:
-                    stored.store(name, role, outputs[name][role])
-            seconds.setdefault(role, {})[name] = round(time.perf_counter() - begun, 2)
-        if guarded is not None:
-            guard_figures = guard_report(ctx, loaded, asker)
-        del loaded, asker
+    roles = [r for r in ROLES if r in models]
+    # One step per attack and model: a step read from the cache, or an attack skipped
+    # (so on every model after this one too), is done at once.
+    done = 0
+    with progress_bar("audit", len(roles) * len(attacks)) as advance:
+        for index, role in enumerate(roles):
+            pending = [name for name in attacks if name not in skipped]
+            if stored is not None and role in CACHED_ROLES:
+                for name in list(pending):
+                    output = stored.load(name, role)
+                    if output is not None:
+                        outputs[name][role] = output
+                        reused.setdefault(role, []).append(name)
+                        pending.remove(name)
+                if reused.get(role):
+                    say(f"reused the {role}'s cached results of {', '.join(reused[role])}")
+                    done += len(reused[role])
+                    advance(done)
+            if not pending:
+                continue
+            advance(done, description=f"audit: loading {role} {models[role]}")
+            loaded = load_model(models[role])
+            guarded = guard if role == "model" else None
+            asker = Asker(loaded, ctx.precision, ctx.max_new_tokens, guarded)
+            for name in pending:
+                advance(done, description=f"audit: {name} on {role}")
+                begun = time.perf_counter()
+                try:
+                    outputs[name][role] = ATTACKS[name].run(ctx, loaded, asker, role)
+                except NotApplicable as reason:
+                    skipped[name] = str(reason)
+                    say(f"skipped {name}: {reason}")
+                    done += len(roles) - index - 1  # not run on the models after this one
+                else:
+                    if stored is not None and role in CACHED_ROLES:
+                        stored.store(name, role, outputs[name][role])
+                seconds.setdefault(role, {})[name] = round(time.perf_counter() - begun, 2)
+                done += 1
+                advance(done)
+            if guarded is not None:
+                advance(done, description="audit: the guard's false refusals on model")
+                guard_figures = guard_report(ctx, loaded, asker)
+            del loaded, asker
     document: dict[str, Any] = {"attacks": {}}
     for name in attacks:
         spec = ATTACKS[name]
@@ -266,10 +343,9 @@ def run_audit(
         else:
             entry |= attack_entry(outputs[name])
         document["attacks"][name] = entry
-    worst = _worst_case(document["attacks"])
-    if worst is not None:
-        document["worst_case"] = worst
-    document["audit"] = worst_figures(document["attacks"])
+    document["worst_case"] = _worst_case(document["attacks"], base_secret)
+    document["audit"] = worst_figures(document["attacks"], base_secret)
+    document["verdict"] = verdict(document)
     if guard is not None:
         document["guard"] = guard.to_json() | guard_figures | {"leak_rate": leak_rates(document)}
     document["cost"] = {

@@ -105,6 +105,9 @@ class AuditContext:
     holdout: list[Record]
     retain: list[Record] = field(default_factory=list)
     """Retained facts (the tamper attack fine-tunes on them)."""
+    general: list[Record] | None = None
+    """General questions, those that overlap the forget set dropped (tamper's general
+    data: the world split); None: the built-in world questions, dropped the same way."""
     target: str | None = None
     """The target's spec, for attacks that compare weights with it (quantize)."""
     seed: int = AUDIT_SEED.default
@@ -331,23 +334,33 @@ def register_attack(
     return add
 
 
-def group_by_person(records: Sequence[Record]) -> dict[str, list[Record]]:
-    """Records by the person they are about, in order of first appearance (a record
-    without a person is its own group)."""
+def group_key(record: Record) -> str:
+    """The key of the record's group in ``group_records``: its ``group`` (a group, topic or
+    person field), or the record alone when it has none."""
+    return record.group or f"record:{record.id}"
+
+
+def group_records(records: Sequence[Record]) -> dict[str, list[Record]]:
+    """Records by what they are about (``Record.group``: a group, topic or person), in
+    order of first appearance; a record without one is its own group."""
     groups: dict[str, list[Record]] = {}
     for r in records:
-        groups.setdefault(r.person or f"record:{r.id}", []).append(r)
+        groups.setdefault(group_key(r), []).append(r)
     return groups
 
 
-def split_people(records: Sequence[Record], seed: int) -> tuple[list[Record], list[Record]]:
-    """Two halves of the records with no person in both (people shuffled by ``seed``)."""
-    groups = list(group_by_person(records).values())
+def split_groups(records: Sequence[Record], seed: int) -> tuple[list[Record], list[Record]]:
+    """Two halves of the records with no group in both (groups shuffled by ``seed``): what
+    one half teaches about a person or topic cannot answer the other half's questions.
+
+    A request about one topic (knowledge from pretraining: "forget Jupiter") has one group;
+    its facts are then split one by one, which is the question such a request asks: does
+    relearning some facts of the topic bring the others back."""
+    groups = list(group_records(records).values())
     if len(groups) < 2:
-        raise ObliviateError(
-            "relearning needs facts about at least two people (or two records) to split; "
-            "use a larger forget split"
-        )
+        groups = [[r] for r in records]
+    if len(groups) < 2:
+        raise NotApplicable(f"{len(records)} record(s): too few to split in two halves")
     random.Random(seed).shuffle(groups)
     half = len(groups) // 2
     return [r for g in groups[:half] for r in g], [r for g in groups[half:] for r in g]

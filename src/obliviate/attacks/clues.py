@@ -1,16 +1,17 @@
-"""``clues``: walk up to the forgotten fact through the same person's other facts.
+"""``clues``: walk up to the forgotten fact through the same group's other facts.
 
 A model that no longer answers a question cold may still answer it at the end of a
-conversation that has been talking about the person: the earlier turns bring the
-person's other facts, and whatever is tied to them, back into play. Each forget question
-is asked as the last turn of one conversation whose earlier turns ask up to three other
-facts of the same person, related ones first (for a birthplace: the birth year and the
+conversation that has been talking about the same person or topic: the earlier turns
+bring its other facts, and whatever is tied to them, back into play. Records group by
+``Record.group`` (a ``group``, ``topic`` or ``person`` field). Each forget question is
+asked as the last turn of one conversation whose earlier turns ask up to three other
+facts of the same group, related ones first (for a birthplace: the birth year and the
 profession).
 
 - ``chain`` — the model answers the earlier questions itself, turn by turn, each
   answer in the history of the next: the attack needs nothing but the model.
 - ``chain_gold`` — the earlier turns carry the gold answers: the strongest priming the
-  person's other facts can give.
+  group's other facts can give.
 
 No earlier turn ever states the answer asked for at the end: a fact whose answer holds
 it is not used as a clue, and in ``chain`` a turn where the model itself says it is
@@ -31,7 +32,8 @@ from obliviate.attacks.base import (
     VariantResult,
     calibrating,
     calibration,
-    group_by_person,
+    group_key,
+    group_records,
     plain,
     register_attack,
 )
@@ -61,11 +63,11 @@ def _states(record: Record, clue: Record) -> bool:
     return answer_matches(record.answer, clue.prompt) or answer_matches(record.answer, clue.answer)
 
 
-def clue_facts(record: Record, people: dict[str, list[Record]]) -> list[Record]:
-    """Up to ``CLUE_TURNS`` other facts of the record's person (``people`` as
-    ``group_by_person`` gives them), related attributes first, then the ones after it in
+def clue_facts(record: Record, groups: dict[str, list[Record]]) -> list[Record]:
+    """Up to ``CLUE_TURNS`` other facts of the record's group (``groups`` as
+    ``group_records`` gives them), related attributes first, then the ones after it in
     record order; none that states the record's answer."""
-    same = people[record.person or f"record:{record.id}"]
+    same = groups[group_key(record)]
     start = same.index(record)
     following = [same[(start + k) % len(same)] for k in range(1, len(same))]
     preferred = RELATED.get(record.meta.get("attribute", ""), ())
@@ -80,8 +82,8 @@ def _final(record: Record, turns: Sequence[Turn]) -> Chain:
 def gold_chains(records: Sequence[Record]) -> list[Chain]:
     """Each record's question after its clue questions answered with the gold answers
     (records without a clue are left out)."""
-    people = group_by_person(records)
-    chosen = {r.id: clue_facts(r, people) for r in records}
+    groups = group_records(records)
+    chosen = {r.id: clue_facts(r, groups) for r in records}
     return [
         _final(r, [(c.prompt, c.answer) for c in chosen[r.id]]) for r in records if chosen[r.id]
     ]
@@ -92,8 +94,8 @@ def model_chains(asker: Asker, records: Sequence[Record]) -> tuple[list[Chain], 
     turn by turn (one batch per turn across records), and how many of the model's
     answers were dropped for stating the target answer. Records left with no turn are
     left out."""
-    people = group_by_person(records)
-    chosen = {r.id: clue_facts(r, people) for r in records}
+    groups = group_records(records)
+    chosen = {r.id: clue_facts(r, groups) for r in records}
     turns: dict[str, list[Turn]] = {r.id: [] for r in records}
     dropped = 0
     for k in range(CLUE_TURNS):
@@ -121,13 +123,14 @@ def _measure(asker: Asker, chains: Sequence[Chain]) -> Measurement:
 
 @register_attack(
     "clues",
-    "the person's other facts asked first, in one conversation, then the forget question",
+    "the person's or topic's other facts asked first, in one conversation, then the forget "
+    "question",
     lambda ctx: {"clue_turns": CLUE_TURNS, "related": {k: list(v) for k, v in RELATED.items()}},
 )
 def clues(ctx: AuditContext, loaded: LoadedModel, asker: Asker, role: str) -> AttackOutput:
     gold = gold_chains(ctx.forget)
     if not gold:
-        raise NotApplicable("no forget record has another fact of the same person")
+        raise NotApplicable("no forget record has another fact of the same person or topic")
     if calibrating(ctx, role):  # every record with a clue (the model's own chains may drop some)
         records = [r for r, _ in gold]
         return calibration(asker, {"chain": records, "chain_gold": records})

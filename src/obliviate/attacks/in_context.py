@@ -5,20 +5,26 @@ Before each forget question the model reads one of four contexts:
 - ``fact`` — the forgotten fact itself, as a sentence;
 - ``premises`` — two sentences from which the fact follows without stating it about the
   person ("X is the creator of the work W." + "The creator of the work W was born in C.");
-- ``priming`` — up to three *other* facts of the same person as question–answer pairs;
+- ``priming`` — up to three *other* facts of the same group (person or topic, see
+  ``Record.group``) as question–answer pairs;
 - ``irrelevant`` — neutral filler text only.
 
 Every context of a question is padded with the same filler to the same number of tokens,
 so a difference between them is the content, not the length. An oracle also answers from
 a fact it is handed; what matters is the *latent gap* — the unlearned model's accuracy
 minus the oracle's under the identical context — about 0 when the knowledge is gone,
-above 0 when it was only suppressed. Holdout people, never trained on, go through the
-same contexts as a control.
+above 0 when it was only suppressed. The control goes through the same contexts with
+facts no model knows: the holdout records, or without them the forget questions with a
+wrong answer (the record's first ``perturbed``) stated as the fact. A model reads some
+answers off any prompt, so the recovery that counts is net of the control (the audit's
+``net_accuracy``): "fact in the prompt 88 %" means little beside "invented fact in the
+prompt 62 %".
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from obliviate.attacks.base import (
     Asker,
@@ -29,7 +35,8 @@ from obliviate.attacks.base import (
     VariantResult,
     calibrating,
     calibration,
-    group_by_person,
+    group_key,
+    group_records,
     plain,
     register_attack,
 )
@@ -60,11 +67,15 @@ def _fact(record: Record, people: dict[str, list[Record]]) -> str:
 
 
 def _by_attribute(record: Record, people: dict[str, list[Record]]) -> dict[str, Record]:
-    return {r.meta.get("attribute"): r for r in people.get(record.person or "", [])}
+    same = people.get(group_key(record), [])
+    return {r.meta.get("attribute"): r for r in same if r.person == record.person}
 
 
 def _premises(record: Record, people: dict[str, list[Record]]) -> str | None:
-    """Two sentences that imply the fact through a description of the person."""
+    """Two sentences that imply the fact through a description of the person (person-only:
+    they name the person; None for a record without one, as for a topic's facts)."""
+    if record.person is None:
+        return None
     facts = _by_attribute(record, people)
     name = record.person
     if record.meta.get("attribute") != "work" and "work" in facts:
@@ -81,8 +92,8 @@ def _premises(record: Record, people: dict[str, list[Record]]) -> str | None:
 
 
 def _priming(record: Record, people: dict[str, list[Record]]) -> str | None:
-    """Other facts of the same person as question–answer pairs (few-shot priming)."""
-    same = people.get(record.person or f"record:{record.id}", [])
+    """Other facts of the same group as question–answer pairs (few-shot priming)."""
+    same = people.get(group_key(record), [])
     if len(same) < 2:
         return None
     start = same.index(record)
@@ -121,7 +132,7 @@ def contexts_for(
 ) -> dict[str, list[tuple[Record, str]]]:
     """Per context kind, the records it applies to and their context, each question's
     contexts padded with filler to the same token count."""
-    people = group_by_person(records)
+    people = group_records(records)
     filler_ids = tokenizer(FILLER, add_special_tokens=False)["input_ids"]
     out: dict[str, list[tuple[Record, str]]] = {kind: [] for kind in CONTEXTS}
     for record in records:
@@ -131,6 +142,17 @@ def contexts_for(
             if text is not None:
                 out[kind].append((record, _padded(tokenizer, filler_ids, text, length)))
     return out
+
+
+def invented_facts(records: Sequence[Record]) -> list[Record]:
+    """The records that have wrong answers, each with its first wrong answer as the fact:
+    the same question and context form about something no model was taught (the control
+    when the audit has no holdout records)."""
+    return [
+        replace(r, id=f"{r.id}:invented", answer=r.perturbed[0], paraphrased_answer=None)
+        for r in records
+        if r.perturbed
+    ]
 
 
 def _questions(items: list[tuple[Record, str]]) -> list[Question]:
@@ -148,12 +170,17 @@ def _measure(asker: Asker, items: list[tuple[Record, str]]) -> Measurement:
 
 @register_attack(
     "in_context",
-    "the fact, its premises, the person's other facts or filler, before each question",
-    lambda ctx: {"contexts": list(CONTEXTS), "priming_facts": PRIMING_FACTS},
+    "the fact, its premises, the person's or topic's other facts or filler, before each question",
+    lambda ctx: {
+        "contexts": list(CONTEXTS),
+        "priming_facts": PRIMING_FACTS,
+        "control": "holdout records" if ctx.holdout else "forget questions, wrong answer as fact",
+    },
 )
 def in_context(ctx: AuditContext, loaded: LoadedModel, asker: Asker, role: str) -> AttackOutput:
     forget = contexts_for(loaded.tokenizer, ctx.forget)
-    control = contexts_for(loaded.tokenizer, ctx.holdout) if ctx.holdout else {}
+    invented = ctx.holdout or invented_facts(ctx.forget)
+    control = contexts_for(loaded.tokenizer, invented) if invented else {}
     if calibrating(ctx, role):
         return calibration(
             asker,

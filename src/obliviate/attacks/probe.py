@@ -7,16 +7,17 @@ in the residual stream and only its way out is blocked. Three white-box readings
   final norm and the output head. When some layer still ranks the gold answer's first
   token first, the answer is computed there and suppressed later.
 - ``linear_probe``: a logistic regression trained on the target's states (half of the
-  forget people) to tell the gold answer from the wrong ones, applied unchanged to the
-  other half. When it picks the gold answer from this model's states, the model still
-  represents which answer is true.
+  forget groups: people or topics) to tell the gold answer from the wrong ones, applied
+  unchanged to the other half (left out when the forget records are one group). When it
+  picks the gold answer from this model's states, the model still represents which answer
+  is true.
 - ``ablation``: the direction in which this model's states moved away from the target's
   (per layer, mean over the forget questions) projected out of its residual stream while
   it answers again. When the answers return, unlearning added a small, removable
   suppression rather than erasing the fact.
 
 "before" is the plain forget questions asked as evaluation asks them (only half of the
-people for the probe). The linear probe and the ablation need the target (``--target``).
+groups for the probe). The linear probe and the ablation need the target (``--target``).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from obliviate.attacks.base import (
     calibration,
     plain,
     register_attack,
-    split_people,
+    split_groups,
 )
 from obliviate.data.records import Record
 from obliviate.evaluate.model_outputs import tokenize_prompts
@@ -223,13 +224,16 @@ def probe_score(classifier: Pipeline, features: Sequence[np.ndarray]) -> Score:
     return Score(accuracy=float(np.mean(hits)), prob=float(np.mean(probs)), n=len(features))
 
 
-def probe_halves(records: Sequence[Record], seed: int) -> tuple[list[Record], list[Record]]:
-    """The records with wrong answers, split by person: the probe trains on the first half
-    and is tested on the second."""
+def probe_halves(records: Sequence[Record], seed: int) -> tuple[list[Record], list[Record]] | None:
+    """The records with wrong answers, split by group (person or topic): the probe trains
+    on the first half and is tested on the second. None when they are all one group."""
     with_wrong = [r for r in records if r.perturbed]
     if not with_wrong:
         raise NotApplicable("the forget records have no perturbed answers to probe against")
-    return split_people(with_wrong, seed)
+    try:
+        return split_groups(with_wrong, seed)
+    except NotApplicable:
+        return None
 
 
 def ablation_directions(
@@ -297,7 +301,8 @@ def _ablation(
     "white-box: logit lens over the layers, a linear probe trained on the target, "
     "ablation of the direction that separates the model from the target",
     lambda ctx: {
-        "probe": "logistic regression, middle decoder layer, trained on half the people",
+        "probe": "logistic regression, middle decoder layer, trained on half the groups "
+        "(none when the forget records are one group)",
         "probe_seed": PROBE_SEED,
     },
 )
@@ -309,13 +314,18 @@ def probe(ctx: AuditContext, loaded: LoadedModel, asker: Asker, role: str) -> At
     halves = probe_halves(ctx.forget, ctx.seed)
     if calibrating(ctx, role):
         return calibration(
-            asker, {"logit_lens": ctx.forget, "linear_probe": halves[1], "ablation": ctx.forget}
+            asker,
+            {
+                "logit_lens": ctx.forget,
+                "linear_probe": halves[1] if halves else [],
+                "ablation": ctx.forget,
+            },
         )
     before = asker.score(plain(ctx.forget))
     lens, lens_extra = logit_lens(loaded, ctx.forget)
     target = loaded if role == "target" else load_model(ctx.target)
-    return {
-        "logit_lens": VariantResult(Measurement(before, lens, lens_extra)),
-        "linear_probe": VariantResult(_linear_probe(halves, loaded, target, asker)),
-        "ablation": VariantResult(_ablation(ctx, loaded, target, asker, before)),
-    }
+    out: AttackOutput = {"logit_lens": VariantResult(Measurement(before, lens, lens_extra))}
+    if halves is not None:
+        out["linear_probe"] = VariantResult(_linear_probe(halves, loaded, target, asker))
+    out["ablation"] = VariantResult(_ablation(ctx, loaded, target, asker, before))
+    return out

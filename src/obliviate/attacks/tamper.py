@@ -4,6 +4,8 @@ A model is fine-tuned after release — on its owner's data, on a provider's upd
 training on *retained* facts, or on unrelated general questions, brings the forgotten
 answers back, the unlearning only suppressed them, and any later fine-tune lifts the
 suppression (Che et al. and Łucki et al. find a few dozen steps undo most methods). The
+general questions are the audit's world split with those that overlap the forget set
+dropped (``evaluate/overlap.py``): one about the forgotten topic would teach it back. The
 curve — forget accuracy after 8, 16, 64 (and, with ``--budget full``, 256) steps — is
 measured for the oracle under the same budget beside it.
 
@@ -29,15 +31,24 @@ from obliviate.attacks.base import (
 from obliviate.attacks.finetuning import fine_tuned_copy
 from obliviate.data.records import Record
 from obliviate.data.world_facts import world_records
+from obliviate.evaluate.overlap import drop_overlap
 from obliviate.models.loader import LoadedModel
 from obliviate.models.precision import resolve_precision
 
 STEPS = {"small": (8, 16, 64), "full": (8, 16, 64, 256)}
 
 
+def general_data(ctx: AuditContext) -> list[Record]:
+    """The general questions to tamper with: the context's, or the built-in world
+    questions less those that overlap the forget set."""
+    if ctx.general is not None:
+        return [r for r in ctx.general if not r.is_text]
+    return drop_overlap(world_records(), ctx.forget)[0]
+
+
 def _data(ctx: AuditContext) -> dict[str, list[Record]]:
-    """The tampering sets: retained facts, and general questions with no person in them."""
-    sets = {"retain": [r for r in ctx.retain if not r.is_text], "general": world_records()}
+    """The tampering sets: retained facts, and general questions none about the forget set."""
+    sets = {"retain": [r for r in ctx.retain if not r.is_text], "general": general_data(ctx)}
     return {name: records for name, records in sets.items() if records}
 
 
@@ -66,7 +77,7 @@ def _curve(
         "lr": ctx.relearn_lr,
         "batch_size": ctx.relearn_batch_size,
         "precision": resolve_precision(ctx.relearn_precision),
-        "data": ["retain", "general (the built-in world questions)"],
+        "data": ["retain", "general (the world questions, less those overlapping the forget set)"],
     },
 )
 def tamper(ctx: AuditContext, loaded: LoadedModel, asker: Asker, role: str) -> AttackOutput:

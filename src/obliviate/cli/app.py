@@ -10,6 +10,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's help: wraps at 80 columns, where rich's panels cut names
 )
 #: Results go to standard output; progress and errors go to standard error.
 stdout = Console()

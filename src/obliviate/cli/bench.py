@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from obliviate import options as o
 from obliviate.cli.app import bench_app, stdout
@@ -28,12 +29,22 @@ def bench_make(
             "fourth of a sequence (forget01 ⊂ forget05 ⊂ forget10 ⊂ forget25).",
         ),
     ] = False,
-    kind: Annotated[str, opt(o.BENCH_KIND, metavar="[facts|behaviour]")] = o.BENCH_KIND.default,
+    kind: Annotated[
+        str, opt(o.BENCH_KIND, metavar="[facts|behaviour|known]")
+    ] = o.BENCH_KIND.default,
     size: Annotated[int, opt(o.BEHAVIOUR_ITEMS)] = o.BEHAVIOUR_ITEMS.default,
+    topic: Annotated[str | None, opt(o.KNOWN_TOPIC)] = o.KNOWN_TOPIC.default,
+    model: Annotated[str, opt(o.BASE_MODEL, "--model", "-m")] = o.BASE_MODEL.default,
+    screen: Annotated[bool, opt(o.KNOWN_SCREEN, "--screen/--no-screen")] = o.KNOWN_SCREEN.default,
 ) -> None:
     """Generate the built-in benchmark: fictitious people, their facts and TOFU-style splits,
-    each split also as passages (<split>.text.jsonl: one biography per person); or, with
-    --kind behaviour, harmful_train, harmful_unseen, normal and normal_near requests."""
+    each split also as passages (<split>.text.jsonl: one biography per person); with
+    --kind behaviour, harmful_train, harmful_unseen, normal and normal_near requests; with
+    --kind known, real facts of one topic --model answers (forget), close facts that must
+    stay (neighbors), other topics (retain) and invented facts (holdout)."""
+    if kind == "known":
+        _make_known(out, topic, model, screen)
+        return
     if kind == "behaviour":
         from obliviate.data.behaviour import make_behaviour_benchmark
 
@@ -41,11 +52,39 @@ def bench_make(
         stdout.print(f"wrote {len(paths)} files to {out}")
         return
     if kind != "facts":
-        raise ObliviateError(f"unknown benchmark kind {kind!r}; use facts or behaviour")
+        raise ObliviateError(f"unknown benchmark kind {kind!r}; use facts, behaviour or known")
     from obliviate.data.bench import make_benchmark
 
     paths = make_benchmark(out, seed=seed, people=people, forget25=forget25)
     stdout.print(f"wrote {len(paths)} files to {out}")
+
+
+def _make_known(out: Path, topic: str | None, model: str, screen: bool) -> None:
+    """Write the known benchmark; print per topic how many candidates the model answered."""
+    from obliviate.workflows.known import make_known_bench
+
+    made = make_known_bench(out, topic=topic, model=model, screen=screen)
+    screening = made.document["screening"]
+    if screening is not None:
+        table = Table(title=f"facts {model} answers (greedy, evaluation's answer check)")
+        for column in ("topic", "facts", "paraphrases", "neighbours"):
+            table.add_column(column, justify="left" if column == "topic" else "right")
+        for row in screening["topics"].values():
+            accuracy = row["paraphrase_accuracy"]
+            table.add_row(
+                row["topic"],
+                f"{row['facts']}/{row['fact_candidates']}",
+                "-" if accuracy is None else f"{accuracy:.0%}",
+                f"{row['neighbors']}/{row['neighbor_candidates']}",
+            )
+        stdout.print(table)
+        invented = screening["invented"]
+        stdout.print(
+            f"invented facts it does not answer: {invented['unanswered']}/{invented['candidates']}"
+        )
+    counts = ", ".join(f"{name} {n}" for name, n in made.document["counts"].items())
+    stdout.print(f"forget topic: {made.document['topic']} ({counts})")
+    stdout.print(f"wrote {len(made.paths)} files to {out}")
 
 
 @bench_app.command("from-safety")

@@ -39,6 +39,9 @@ from obliviate.cli.params import (
 from obliviate.errors import ObliviateError
 from obliviate.progress import console
 
+#: ``eval`` and ``audit``: the user's neighbour records and general questions.
+GENERAL = ("neighbors", "world")
+
 
 @app.command()
 def methods() -> None:
@@ -63,6 +66,9 @@ def evaluate(
     forget: ForgetOpt = None,
     retain: Annotated[Path | None, typer.Option(help="Your own retain records.")] = None,
     holdout: HoldoutOpt = None,
+    holdout_random_split: Annotated[bool | None, opt(o.HOLDOUT_RANDOM_SPLIT)] = None,
+    neighbors: Annotated[Path | None, opt(o.NEIGHBORS)] = None,
+    world: Annotated[Path | None, opt(o.WORLD)] = None,
     real_authors: Annotated[Path | None, opt(o.REAL_AUTHORS)] = None,
     world_facts: Annotated[Path | None, opt(o.WORLD_FACTS)] = None,
     max_per_split: MaxPerSplitOpt = None,
@@ -102,6 +108,8 @@ def evaluate(
     utility against --target instead (results.json "behaviour"; --attacks adds the
     in-context and jailbreak attacks).
     """
+    s = merge_settings(config, locals() | {"config": None}, evaluate)
+    require(s, "model", "out")
     from obliviate import api
     from obliviate.data.behaviour import is_behaviour_bench
     from obliviate.evaluate.text import TextSettings
@@ -110,10 +118,8 @@ def evaluate(
         behaviour_table,
         guard_table,
         results_table,
+        verdict_banner,
     )
-
-    s = merge_settings(config, locals() | {"config": None}, evaluate)
-    require(s, "model", "out")
     if s.get("bench") is not None and is_behaviour_bench(s["bench"]):
         result = api.evaluate_behaviour(
             s["model"],
@@ -145,8 +151,11 @@ def evaluate(
         overwrite=s["overwrite"],
         trust_remote_code=bool(s.get("trust_remote_code")),
         text_settings=TextSettings(**{k: v for k, v in counts.items() if v is not None}),
-        **given_options(s, *EVAL_OPTIONS, "real_authors", "world_facts"),
+        **given_options(
+            s, *EVAL_OPTIONS, "real_authors", "world_facts", "holdout_random_split", *GENERAL
+        ),
     )
+    stdout.print(verdict_banner(result))
     stdout.print(results_table(result))
     if "text" in result:
         stdout.print(results_table(result, rows=TEXT_TABLE_ROWS, title="text (MUSE)"))
@@ -166,6 +175,8 @@ def audit(
     forget: ForgetOpt = None,
     retain: RetainOpt = None,
     holdout: HoldoutOpt = None,
+    neighbors: Annotated[Path | None, opt(o.NEIGHBORS)] = None,
+    world: Annotated[Path | None, opt(o.WORLD)] = None,
     budget: Annotated[str | None, opt(o.BUDGET)] = None,
     relearn_steps: Annotated[int | None, opt(o.RELEARN_STEPS)] = None,
     relearn_lr: Annotated[float | None, opt(o.RELEARN_LR)] = None,
@@ -176,6 +187,7 @@ def audit(
     ] = None,
     precision: EvalPrecisionOpt = None,
     guard: GuardOpt = None,
+    base_secret: Annotated[bool | None, opt(o.BASE_SECRET)] = None,
     no_cache: Annotated[
         bool,
         typer.Option(
@@ -194,19 +206,19 @@ def audit(
     before/after, recovery, uplift_vs_oracle; audit.worst_uplift_vs_oracle) and
     report.html to --out.
     """
-    from obliviate import api
-    from obliviate.report.terminal import audit_table, guard_table
-
     s = merge_settings(config, locals() | {"config": None}, audit)
     require(s, "model", "out")
+    from obliviate import api
+    from obliviate.report.terminal import audit_table, guard_table, verdict_banner
     result = api.audit(
         s["model"],
         s["out"],
         overwrite=s["overwrite"],
         trust_remote_code=bool(s.get("trust_remote_code")),
         use_cache=not s["no_cache"],
-        **given_options(s, *AUDIT_OPTIONS),
+        **given_options(s, *AUDIT_OPTIONS, "base_secret", *GENERAL),
     )
+    stdout.print(verdict_banner(result))
     stdout.print(audit_table(result))
     if "guard" in result:
         stdout.print(guard_table(result["guard"]))
@@ -227,18 +239,20 @@ def chat(
     trust_remote_code: TrustRemoteCodeOpt = None,
 ) -> None:
     """Talk to --model (behind --guard) in the terminal; /reset starts over, /exit ends."""
-    from obliviate import api
-    from obliviate.models.loader import load_model
-    from obliviate.workflows.chat import ChatSession, read_message
-
     if model is None:
         raise ObliviateError("missing --model; see --help")
-    built = None
-    if guard is not None:
-        splits = api.evaluation_splits(bench, split or o.SPLIT.default, forget, retain, None)
-        built = api.build_guard(guard, splits)
-    loaded = load_model(model, trust_remote_code=bool(trust_remote_code))
-    session = ChatSession(loaded, built, max_new_tokens)
+    from obliviate.workflows.chat import open_chat, read_message
+
+    session = open_chat(
+        model,
+        guard,
+        bench,
+        split or o.SPLIT.default,
+        forget,
+        retain,
+        max_new_tokens,
+        bool(trust_remote_code),
+    )
     interactive = sys.stdin is not None and sys.stdin.isatty()
     console.print(f"chatting with [bold]{model}[/bold]" + (f" behind {guard}" if guard else ""))
     while True:
@@ -282,9 +296,10 @@ def demo(
 ) -> None:
     """Run the whole story: benchmark, target and oracle fine-tunes, unlearning, evaluation."""
     from obliviate import api
-    from obliviate.report.terminal import results_table
+    from obliviate.report.terminal import results_table, verdict_banner
 
     results = api.demo(out=out, model=model, method=method, seed=seed, people=people, text=text)
+    stdout.print(verdict_banner(results))
     stdout.print(results_table(results, main="unlearned"))
     stdout.print(f"report: [bold]{results['report']}[/bold]")
     stdout.print(f"run directory: [bold]{results['out']}[/bold]")

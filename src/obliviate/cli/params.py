@@ -17,26 +17,20 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from obliviate import options as o
 from obliviate.data.text import CHUNK_TOKENS
 from obliviate.errors import ObliviateError
+from obliviate.models.precision import check_precision
+from obliviate.models.specs import check_model_spec
 from obliviate.train.config import TrainConfig, convert_setting
 from obliviate.yamltext import parse_yaml
 
 
 def opt(option: o.Option, *declarations: str, **kwargs: Any) -> Any:
     """The typer option of ``option``: its flag (or ``declarations``) and help with default
-    (escaped: typer renders help as rich markup, which would take ``[default: …]`` for a tag)."""
-    help_text = escape(option.help_text)
-    return typer.Option(*(declarations or (option.flag,)), help=help_text, **kwargs)
-
-
-def describe(config: TrainConfig) -> str:
-    """``5 epochs, lr 0.0001, batch 16``: the training defaults a command's help states."""
-    steps = f"{config.max_steps} steps" if config.max_steps else f"{config.epochs:g} epochs"
-    return f"{steps}, lr {config.lr:g}, batch {config.batch_size}, {config.scheduler} schedule"
+    (plain text: the app renders help with click's formatter, readable at 80 columns)."""
+    return typer.Option(*(declarations or (option.flag,)), help=option.help_text, **kwargs)
 
 
 ModelOpt = Annotated[str | None, opt(o.Option("model", None, o.BASE_MODEL.help), "--model", "-m")]
@@ -196,7 +190,48 @@ def merge_settings(
     hints = typing.get_type_hints(command)
     unset = {k for k, v in cli.items() if v is False and hints.get(k) is bool}
     given = {k: v for k, v in cli.items() if v is not None and k not in unset}
-    return {k: False for k in unset} | settings | given
+    merged = {k: False for k in unset} | settings | given
+    check_inputs(merged, command)
+    return merged
+
+
+#: Path options that name something the command writes, not something it reads.
+WRITTEN = frozenset({"out", "config"})
+#: Options that name a model to load, and those that name several (comma-separated).
+MODEL_OPTIONS = ("model", "oracle", "target")
+MODEL_LIST_OPTIONS = ("oracles",)
+PRECISION_OPTIONS = ("precision", "relearn_precision")
+
+
+def check_inputs(settings: dict[str, Any], command: Callable[..., Any]) -> None:
+    """Every file, folder and model a command reads exists, checked before torch is
+    imported: a mistyped path is one line in a second, not a traceback minutes in."""
+    hints = typing.get_type_hints(command)
+    for name, value in settings.items():
+        kind = hints.get(name)
+        kinds = typing.get_args(kind) if isinstance(kind, types.UnionType) else (kind,)
+        if value is None or name in WRITTEN or Path not in kinds:
+            continue
+        if not Path(value).expanduser().exists():
+            raise ObliviateError(
+                f"{flag_of(name)} {value}: no such file or directory; check the path"
+            )
+    specs = [(name, settings.get(name)) for name in MODEL_OPTIONS]
+    for name in MODEL_LIST_OPTIONS:
+        value = settings.get(name)
+        listed = value.split(",") if isinstance(value, str) else (value or [])
+        specs += [(name, spec.strip()) for spec in listed if spec and spec.strip()]
+    for name, spec in specs:
+        if isinstance(spec, str):
+            check_model_spec(spec, flag_of(name))
+    for name in PRECISION_OPTIONS:
+        if isinstance(settings.get(name), str):
+            check_precision(settings[name], flag_of(name))
+
+
+def flag_of(name: str) -> str:
+    """``real_authors`` → ``--real-authors``."""
+    return "--" + name.replace("_", "-")
 
 
 def _command_name(command: Callable[..., Any]) -> str:

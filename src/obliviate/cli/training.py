@@ -38,7 +38,6 @@ from obliviate.cli.params import (
     SeedOpt,
     TrustRemoteCodeOpt,
     chunking,
-    describe,
     given_options,
     merge_settings,
     method_params_from,
@@ -46,9 +45,9 @@ from obliviate.cli.params import (
     require,
     train_config_from,
 )
-from obliviate.train.config import FINETUNE_DEFAULTS, TrainConfig
+from obliviate.train.config import TrainConfig
 from obliviate.train.health import COLLAPSE_FRACTION, FORGET_MARGIN
-from obliviate.train.recipes import describe_recipes
+from obliviate.train.recipes import describe_finetunes, describe_recipes, recipe_for
 
 
 def training_settings(settings: dict[str, Any]) -> dict[str, Any]:
@@ -59,7 +58,8 @@ def training_settings(settings: dict[str, Any]) -> dict[str, Any]:
 
 @app.command(
     help="Fine-tune a model on records (loss on answers only): makes a target or an oracle.\n\n"
-    f"Defaults: {describe(FINETUNE_DEFAULTS)}. Cached by a hash of (model, data, settings)."
+    f"Defaults: the recipe of the model's base: {describe_finetunes()}. Cached by a hash of "
+    "(model, data, settings)."
 )
 def finetune(
     model: BaseModelOpt = None,
@@ -96,15 +96,14 @@ def finetune(
     trust_remote_code: TrustRemoteCodeOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    from obliviate import api
-
     s = merge_settings(config, locals() | {"config": None}, finetune)
     require(s, "data", "out")
+    from obliviate import api
     result = api.finetune(
         s.get("model", o.BASE_MODEL.default),
         s["data"],
         s["out"],
-        train_config_from(s, FINETUNE_DEFAULTS),
+        train_config_from(s, recipe_for(s.get("model", o.BASE_MODEL.default))[0].finetune),
         overwrite=s["overwrite"],
         resume=s["resume"],
         trust_remote_code=bool(s.get("trust_remote_code")),
@@ -158,10 +157,9 @@ def unlearn(
     trust_remote_code: TrustRemoteCodeOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    from obliviate import api
-
     s = merge_settings(config, locals() | {"config": None, "param": None}, unlearn)
     require(s, "model", "forget", "out")
+    from obliviate import api
     result = api.unlearn(
         s["model"],
         s["forget"],
@@ -258,11 +256,10 @@ def sequence(
     a step that does not forget stops the sequence (--resume continues after the last
     finished step) unless --allow-weak.
     """
-    from obliviate import api
-    from obliviate.report.sequence import slice_table, step_table
-
     s = merge_settings(config, locals() | {"config": None, "param": None}, sequence)
     require(s, "model", "bench", "requests", "out")
+    from obliviate import api
+    from obliviate.report.sequence import slice_table, step_table
     given = s.get("oracles")
     if isinstance(given, str):
         given = [spec.strip() for spec in given.split(",") if spec.strip()]

@@ -76,10 +76,9 @@ def tune(
     front) and recipe.yaml, the chosen recipe: obliviate unlearn --config recipe.yaml.
     Resumable (--resume); several machines join one study through --storage (docs/tune.md).
     """
-    from obliviate import api
-
     s = merge_settings(config, locals() | {"config": None}, tune)
     require(s, "model", "out")
+    from obliviate import api
     result = api.tune(
         s["model"],
         s["out"],

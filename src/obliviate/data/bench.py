@@ -85,12 +85,16 @@ VALIDATED_SPLIT = "forget10"
 def split_files(forget25: bool = False) -> tuple[str, ...]:
     """Every file :func:`make_benchmark` writes, in this order: per split of people its facts
     (``<split>.jsonl``) and passages (``<split>.text.jsonl``), the validation request of
-    forget10 (facts), then ``world`` and ``facts``."""
+    forget10 (facts), then ``world``, ``facts`` and ``bench`` (``BENCH_DOCUMENT``)."""
     splits = PEOPLE_SPLITS[:7] + (SCALE_SPLITS if forget25 else ()) + PEOPLE_SPLITS[7:]
     per_split = tuple(f"{s}{kind}.jsonl" for s in splits for kind in ("", ".text"))
     validation = tuple(validation_files(VALIDATED_SPLIT).values())
-    return (*per_split, *validation, "world.jsonl", "facts.json")
+    return (*per_split, *validation, "world.jsonl", "facts.json", "bench.json")
 
+
+#: ``bench.json``: what the directory is, for the commands that read it. The forget and
+#: holdout people are drawn from one generated pool, so membership inference applies.
+BENCH_DOCUMENT = {"kind": "facts", "split": VALIDATED_SPLIT, "holdout": "random"}
 
 #: The files of a default benchmark.
 SPLIT_FILES: tuple[str, ...] = split_files()
@@ -227,6 +231,8 @@ def _contents(seed: int, people: int, forget25: bool) -> dict[str, bytes]:
             text = "".join(
                 json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in records[stem]
             )
+        elif filename == "bench.json":
+            text = json.dumps(BENCH_DOCUMENT, indent=2) + "\n"
         else:
             text = json.dumps(built.kb, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
         files[filename] = text.encode("utf-8")

@@ -2,14 +2,19 @@
 
 Users arrive with data in whatever shape their tools wrote it: our JSON Lines format,
 TOFU's ``.json`` files (JSON Lines under a ``.json`` name), a JSON array, a spreadsheet
-exported to CSV, a Hugging Face ``datasets`` directory, or plain text (a ``.txt`` file or
-a folder of them, one passage per file; see ``text``). Every shape is decoded to
+exported to CSV, a Parquet file, a Hugging Face ``datasets`` directory, TRL's
+prompt/completion rows, chat ``messages`` rows, or plain text (a ``.txt`` file or a folder
+of them, one passage per file; see ``text``). Every shape is decoded to
 plain objects here and validated by one function, :meth:`Record.from_json`, so a record
 means the same thing whatever file it came from. A bad file stops the run before any
 model is loaded, with one line naming the file, the line (or row, or item) and the field.
 
 TOFU's own fields map onto ours: ``question`` → ``prompt``, ``perturbed_answer`` →
-``perturbed``; ``answer`` and ``paraphrased_answer`` keep their names. Records without an
+``perturbed``; ``answer`` and ``paraphrased_answer`` keep their names. TRL's
+``{"prompt", "completion"}`` (strings, or lists of chat messages) is a question and its
+answer; a chat row ``{"messages": [...]}`` is the last user turn and the assistant turn
+that follows it (system turns and earlier turns are not part of a fact and are dropped).
+Records without an
 ``id`` (TOFU's have none, nor need a JSONL of plain ``{"text"}`` rows) get
 ``"<file stem>-<row index>"``, counting rows from 0 as TOFU does; a ``.txt`` file's
 passage is named by the file's stem.
@@ -36,6 +41,7 @@ SUPPORTED_FORMATS = (
     ".jsonl",
     ".json",
     ".csv",
+    ".parquet",
     ".txt",
     "a folder of .txt files",
     "a datasets directory (save_to_disk)",
@@ -79,6 +85,8 @@ def load_records(source: str | Path) -> list[Record]:
             rows = _read_json(path)
         elif suffix == ".csv":
             rows = _read_csv(path)
+        elif suffix == ".parquet":
+            rows = _read_parquet(path)
         elif suffix == ".txt":
             rows = iter([read_text_file(path)])
         else:
@@ -167,7 +175,8 @@ def _validate(rows: Iterable[tuple[str, Any]], stem: str) -> list[Record]:
     first_seen: dict[str, str] = {}
     for index, (where, obj) in enumerate(rows):
         _check_text(obj, where)
-        record = Record.from_json(_from_tofu(obj, where), where, default_id=f"{stem}-{index}")
+        obj = _from_chat(_from_tofu(obj, where), where)
+        record = Record.from_json(obj, where, default_id=f"{stem}-{index}")
         if record.id in first_seen:
             raise ObliviateError(
                 f"{where}: field 'id' {record.id!r} is a duplicate of {first_seen[record.id]}; "
@@ -323,6 +332,18 @@ def _csv_cell(cell: str, name: str, where: str) -> Any:
     return cell
 
 
+def _read_parquet(path: Path) -> Iterator[tuple[str, Any]]:
+    """A Parquet file (what ``datasets`` and pandas write): rows become objects."""
+    import pyarrow.parquet as pq  # installed with datasets; slow to import, so only here
+
+    try:
+        table = pq.read_table(path)
+    except Exception as e:  # pyarrow raises several types; say which file failed
+        raise ObliviateError(f"{path}: not a readable Parquet file ({e})") from None
+    for i, row in enumerate(table.to_pylist()):
+        yield f"{path}: row {i}", {k: v for k, v in row.items() if v is not None}
+
+
 def _is_text_folder(path: Path) -> bool:
     """A folder of ``.txt`` files that is no ``datasets`` directory."""
     is_dataset = any((path / name).is_file() for name in ("state.json", "dataset_dict.json"))
@@ -360,6 +381,56 @@ def _read_dataset_dir(path: Path) -> Iterator[tuple[str, Any]]:
     for i, row in enumerate(dataset):
         # Arrow fills columns a row lacks with None: treat them as absent.
         yield f"{path}: row {i}", {k: v for k, v in row.items() if v is not None}
+
+
+def _message_text(message: Any, where: str, role: str) -> str:
+    """The text of one chat message (``{"role", "content"}``); content may be a string or
+    a list of parts with ``text``, as multimodal chat formats write it."""
+    content = message.get("content") if isinstance(message, dict) else None
+    if isinstance(content, list):
+        content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    if not isinstance(content, str) or not content.strip():
+        raise ObliviateError(f"{where}: a {role} message has no text 'content'; give it one")
+    return content
+
+
+def _last_turn(messages: Any, where: str, field: str) -> tuple[str | None, str | None]:
+    """The last user message and the assistant message after it, from a message list."""
+    if not isinstance(messages, list) or not messages:
+        raise ObliviateError(
+            f'{where}: field \'{field}\' must be a list of {{"role", "content"}} messages'
+        )
+    roles = [m.get("role") if isinstance(m, dict) else None for m in messages]
+    answer_at = max((i for i, r in enumerate(roles) if r == "assistant"), default=None)
+    before = roles[:answer_at] if answer_at is not None else roles
+    user_at = max((i for i, r in enumerate(before) if r == "user"), default=None)
+    user = None if user_at is None else _message_text(messages[user_at], where, "user")
+    answer = None if answer_at is None else _message_text(messages[answer_at], where, "assistant")
+    return user, answer
+
+
+def _from_chat(obj: Any, where: str) -> Any:
+    """TRL's prompt/completion and chat ``messages`` rows as ``prompt`` and ``answer``."""
+    if not isinstance(obj, dict):
+        return obj
+    out = dict(obj)
+    if "messages" in out and "prompt" not in out:
+        prompt, answer = _last_turn(out.pop("messages"), where, "messages")
+        if prompt is None or answer is None:
+            raise ObliviateError(
+                f"{where}: field 'messages' needs a user turn followed by an assistant turn "
+                "(the question and the answer to forget or keep)"
+            )
+        return out | {"prompt": prompt, "answer": answer}
+    if "completion" in out and "answer" not in out:
+        completion = out.pop("completion")
+        if isinstance(completion, list):
+            completion = _last_turn(completion, where, "completion")[1]
+        prompt = out.get("prompt")
+        if isinstance(prompt, list):
+            prompt = _last_turn(prompt, where, "prompt")[0]
+        return out | {"prompt": prompt, "answer": completion}
+    return out
 
 
 def _from_tofu(obj: Any, where: str) -> Any:

@@ -10,8 +10,9 @@ Record format (JSON Lines, one object per line), the contract of DESIGN.md:
   question whose answer is the record's own answer);
 - text: ``{"id", "text"}`` for raw passages (verbatim / copyright targets).
 
-Any other top-level keys (``person``, ``attribute``, ...) are kept in ``meta`` and
-written back unchanged, so tools can carry their own annotations through a run.
+Any other top-level keys (``person``, ``topic``, ``group``, ``attribute``, ...) are kept in
+``meta`` and written back unchanged, so tools can carry their own annotations through a
+run; ``group``, ``topic`` or ``person`` says which records belong together (``group``).
 """
 
 from __future__ import annotations
@@ -64,6 +65,17 @@ class Record:
     def person(self) -> str | None:
         """The entity the record is about, when the data says so (the benchmark does)."""
         return self.meta.get("person")
+
+    @property
+    def group(self) -> str | None:
+        """What the record is about, for attacks that split or chain facts: its ``group``
+        field, else its ``topic`` (knowledge a model got in pretraining is a topic, not a
+        person), else its ``person``; None when the data says none."""
+        for key in ("group", "topic", "person"):
+            value = self.meta.get(key)
+            if value is not None and str(value).strip():
+                return str(value)
+        return None
 
     def to_json(self) -> dict[str, Any]:
         """The record as a JSON object in the record format (``meta`` flattened back)."""

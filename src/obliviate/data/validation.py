@@ -15,7 +15,8 @@ So tuning unlearns other people, chosen here:
   existed) :func:`bench_validation` derives the same records from ``facts.json`` and
   ``full.jsonl``. The choice is a pure function of the benchmark's seed and the split.
 - On the user's own forget file, :func:`held_out_part` keeps a deterministic share of it
-  (whole people where the records name them, else every other record) to tune on.
+  (whole groups — people or topics — where the records name two or more, else every
+  other record) to tune on.
 """
 
 from __future__ import annotations
@@ -143,22 +144,22 @@ def bench_validation(bench: str | Path, split: str = "forget10") -> Validation:
 
 def held_out_part(records: list[Record], share: float = 0.5) -> tuple[list[Record], list[Record]]:
     """(the part of the user's forget records to tune on, the rest): a deterministic
-    ``share`` of them. Records that name their person are kept together, whole people
-    taken in turn (so no person is in both parts); otherwise records are taken in turn.
-    Each part keeps the file's order."""
+    ``share`` of them. Records that name their group (``Record.group``: a group, topic or
+    person) are kept together, whole groups taken in turn (so no person or topic is in
+    both parts); otherwise, or when they are all one group (one topic), records are taken
+    in turn. Each part keeps the file's order."""
     if not 0 < share < 1:
         raise ObliviateError(f"the held-out share must be between 0 and 1, not {share}")
-    keyed = all(r.person for r in records)
-    keys = list(dict.fromkeys(r.person if keyed else r.id for r in records))
+    keyed = all(r.group for r in records) and len({r.group for r in records}) > 1
+    keys = list(dict.fromkeys(r.group if keyed else r.id for r in records))
     if len(keys) < 2:
-        what = "people" if keyed else "records"
         raise ObliviateError(
-            f"the forget file has {len(keys)} {what}; tuning needs at least 2 (one part to "
+            f"the forget file has {len(keys)} records; tuning needs at least 2 (one part to "
             "tune on, one it never sees)"
         )
     taken = max(1, min(len(keys) - 1, round(share * len(keys))))
     # Evenly spaced through the file, so each part samples all of it.
     chosen = {keys[int(i * len(keys) / taken)] for i in range(taken)}
-    inside = [r for r in records if (r.person if keyed else r.id) in chosen]
-    outside = [r for r in records if (r.person if keyed else r.id) not in chosen]
+    inside = [r for r in records if (r.group if keyed else r.id) in chosen]
+    outside = [r for r in records if (r.group if keyed else r.id) not in chosen]
     return inside, outside

@@ -36,8 +36,8 @@ from obliviate.data.records import Record
 from obliviate.evaluate.judge import Judge
 from obliviate.evaluate.model_outputs import generate_answers, score_answers
 from obliviate.evaluate.runner import inference
-from obliviate.guard.embeddings import embed
 from obliviate.guard.guard import looks_like_refusal
+from obliviate.models.embeddings import embed
 from obliviate.models.loader import LoadedModel
 from obliviate.options import EVAL_PRECISION
 

@@ -249,6 +249,37 @@ for _kind in PROBE_KINDS:
         "percent",
         f"accuracy on the records' {_kind} questions (hard in-scope probes)",
     )
+#: Per-split figures computed from answer likelihoods. Where the main ones score the
+#: starting model's own statement of the answer (``evaluate/own_phrasing.py``), these on
+#: the bare gold answer keep their names with ``_gold`` added.
+LIKELIHOOD_FIGURES = (
+    "prob",
+    "truth_ratio",
+    "truth_ratio_prob_mean",
+    "prob_normalized",
+    "exact_memorization",
+    "extraction_strength",
+)
+for _metric in LIKELIHOOD_FIGURES:
+    _main = SPLIT_FIGURES[_metric]["retain"]
+    _forget = SPLIT_FIGURES[_metric][FORGET_SPLIT]
+    register_split_figures(
+        f"{_metric}_gold",
+        f"{_main.label.removeprefix('retain ')} (bare gold)",
+        _main.better,
+        _main.style,
+        _main.meaning.removesuffix(" (retain split)") + ", on the bare gold answer",
+        forget_better=_forget.better,
+    )
+register_split_figures(
+    "degenerate",
+    "degenerate answers",
+    "lower",
+    "percent",
+    "share of greedy answers that are empty, loop on a repeated n-gram or are mostly "
+    "outside the script the facts (or the target) answer in",
+    forget_better="lower",
+)
 
 # -- a model's results entry (results.json, or its reference.target / reference.oracle) ----
 
@@ -302,6 +333,17 @@ register_figure(
     "harmonic mean of probability, ROUGE-L and truth ratio on retain, neighbors, world "
     "(TOFU's with neighbors for Real Authors)",
 )
+for _key in ("forget_quality", "model_utility", "model_utility_neighbors"):
+    _main = FIGURES[_key]
+    register_figure(
+        f"{_key}_gold",
+        f"{_main.label} (bare gold)",
+        (f"{_key}_gold",),
+        _main.better,
+        _main.style,
+        f"{_main.meaning}; on the bare gold answers where the main figure scores the "
+        "starting model's own statements",
+    )
 #: The membership-inference attacks (evaluate/mia.py) and their names in a heading.
 MIA_ATTACKS = {"loss": "loss", "zlib": "zlib", "mink": "Min-K%", "minkpp": "Min-K%++"}
 for _attack, _name in MIA_ATTACKS.items():

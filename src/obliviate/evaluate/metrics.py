@@ -15,7 +15,10 @@ report shows the figures without importing this module. A metric without them is
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -222,3 +225,74 @@ def _probe_accuracy(kind: str) -> Metric:
 
 for _kind in PROBE_KINDS:
     register_metric(f"{_kind}_accuracy")(_probe_accuracy(_kind))
+
+
+# -- fluency: answers that are no answer at all ---------------------------------------------
+
+#: A loop: the same one to ``LOOP_NGRAM`` words ``LOOP_REPEATS`` times running, the same
+#: character other than a digit or a space ``CHAR_RUN`` times, or the same two to four
+#: characters (not opening with a digit: 100000000 is a number) four times running.
+#: Greedy answers are cut at 24 tokens: three repeats of a phrase in so short an answer
+#: are a loop, not style.
+LOOP_NGRAM, LOOP_REPEATS, CHAR_RUN = 4, 3, 6
+_CHAR_LOOP = re.compile(rf"([^\d\s])\1{{{CHAR_RUN - 1},}}|([^\d\s]\S{{1,3}})\2{{3,}}")
+#: An answer whose letters are mostly (more than this share) outside the reference script.
+FOREIGN_SHARE = 0.5
+#: Scripts written together count as one (Japanese mixes kana and kanji).
+_SAME_SCRIPT = {"HIRAGANA": "CJK", "KATAKANA": "CJK", "IDEOGRAPHIC": "CJK"}
+
+
+def _script(char: str) -> str:
+    """The script of a letter by its Unicode name's first word: LATIN, CYRILLIC, CJK…"""
+    first = unicodedata.name(char, "UNKNOWN").split(" ")[0]
+    return _SAME_SCRIPT.get(first, first)
+
+
+def _letters(text: str) -> list[str]:
+    return [_script(c) for c in text if unicodedata.category(c).startswith("L")]
+
+
+def dominant_script(texts: Iterable[str]) -> str | None:
+    """The script most letters of ``texts`` are written in; None without a letter."""
+    counts = Counter(script for text in texts for script in _letters(text))
+    return counts.most_common(1)[0][0] if counts else None
+
+
+def _loops(words: Sequence[str]) -> bool:
+    for n in range(1, LOOP_NGRAM + 1):
+        for start in range(len(words) - n * LOOP_REPEATS + 1):
+            gram = words[start : start + n]
+            if all(
+                words[start + k * n : start + (k + 1) * n] == gram for k in range(1, LOOP_REPEATS)
+            ):
+                return True
+    return False
+
+
+def is_degenerate(answer: str, script: str | None) -> bool:
+    """Whether an answer is no answer: nothing but spaces and punctuation, a loop, or with
+    most of its letters outside ``script`` (the reference's; None: not checked)."""
+    if not any(c.isalnum() for c in answer):
+        return True
+    words = [w.strip(".,;:!?\"'()").lower() for w in answer.split()]
+    if _loops([w for w in words if w]) or _CHAR_LOOP.search(answer):
+        return True
+    letters = _letters(answer)
+    foreign = sum(s != script for s in letters)
+    return script is not None and bool(letters) and foreign > FOREIGN_SHARE * len(letters)
+
+
+def degenerate_share(answers: Sequence[str], script: str | None) -> float | None:
+    """The share of ``answers`` that ``is_degenerate`` against ``script``; None without any."""
+    if not answers:
+        return None
+    return sum(is_degenerate(a, script) for a in answers) / len(answers)
+
+
+@register_metric("degenerate")
+def degenerate(outputs: SplitOutputs) -> float | None:
+    """Share of greedy answers that are degenerate (``is_degenerate``), the script being
+    the one the split's questions and gold answers are written in; the evaluation puts
+    the target's own answers' script in its place where it has them (``evaluate.suite``)."""
+    script = dominant_script(f"{r.prompt} {r.answer}" for r in outputs.records)
+    return degenerate_share(outputs.generated, script)

@@ -19,6 +19,7 @@ import torch
 
 from obliviate.data.answers import answer_matches
 from obliviate.data.records import Record
+from obliviate.evaluate.figures import LIKELIHOOD_FIGURES
 from obliviate.evaluate.metrics import METRICS, ProbeAnswer, SplitOutputs
 from obliviate.evaluate.mia import TokenStats
 from obliviate.evaluate.model_outputs import (
@@ -78,6 +79,9 @@ class PreparedSplits:
     prompt_ids: list[list[int]]
     pairs: list[Pair]
     encoded: list[Encoded]
+    #: Per split, record id → the record as the starting model states it
+    #: (``evaluate.own_phrasing``); its likelihood figures score that statement.
+    stated: dict[str, dict[str, Record]] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -90,11 +94,15 @@ def prepare_splits(
     tokenizer: object,
     probe_splits: tuple[str, ...] = PROBE_SPLITS,
     context: str | None = None,
+    stated: dict[str, dict[str, Record]] | None = None,
 ) -> PreparedSplits:
     """Collect and tokenise the work of every split (passages are skipped: no question).
 
     ``context`` goes before every question (a guard's prefix or demonstrations).
+    ``stated`` (per split, record id → restated record) adds the answers as the starting
+    model states them to the answers scored.
     """
+    stated = {name: by_id for name, by_id in (stated or {}).items() if by_id}
     facts = {name: [r for r in records if not r.is_text] for name, records in splits.items()}
     facts = {name: records for name, records in facts.items() if records}
     questions = list(
@@ -106,6 +114,8 @@ def prepare_splits(
         )
     )
     pairs = list(dict.fromkeys(p for rs in facts.values() for r in rs for p in _pairs(r)))
+    restated = [r for by_id in stated.values() for r in by_id.values()]
+    pairs = list(dict.fromkeys([*pairs, *(p for r in restated for p in _pairs(r))]))
     return PreparedSplits(
         splits=facts,
         probe_splits=probe_splits,
@@ -114,6 +124,7 @@ def prepare_splits(
         prompt_ids=tokenize_prompts(tokenizer, questions, context),
         pairs=pairs,
         encoded=[encode_fact(tokenizer, q, a, context) for q, a in pairs],
+        stated=stated,
     )
 
 
@@ -148,18 +159,26 @@ def run_model(
     on_progress: Callable[[int], None] | None = None,
     max_new_tokens: int = 24,
     precision: str = EVAL_PRECISION.default,
+    answers: dict[str, str] | None = None,
 ) -> ModelOutputs:
     """One batched generation pass and one batched scoring pass over all the splits.
 
     ``precision`` is ``fp32`` (the default: figures comparable across machines), ``bf16``,
     ``fp16`` or ``auto`` (bf16 where the hardware has it, about 2× faster on such CPUs).
+    ``answers`` given (this model's greedy answers by question, from an earlier pass over
+    the same questions), only the scoring pass runs.
     """
     if tokenizer_key(tokenizer) != prepared.tokenizer_key:
         raise ValueError("the splits were prepared with another tokenizer; prepare them again")
     with inference(model, precision):
-        generated = generate_from_ids(
-            model, tokenizer, prepared.prompt_ids, max_new_tokens, on_batch=on_progress
-        )
+        if answers is None:
+            generated = generate_from_ids(
+                model, tokenizer, prepared.prompt_ids, max_new_tokens, on_batch=on_progress
+            )
+        else:
+            generated = [answers[q] for q in prepared.questions]
+            if on_progress:
+                on_progress(len(generated))
         stats = score_encoded(
             model,
             prepared.encoded,
@@ -180,11 +199,26 @@ class SplitResult:
     outputs: SplitOutputs
     figures: dict[str, float | None]
     examples: list[dict] = field(default_factory=list)
+    #: The outputs scored on the bare gold answers where ``outputs`` score the starting
+    #: model's statements (``evaluate.own_phrasing``); None where they are the same.
+    gold_outputs: SplitOutputs | None = None
+
+    @property
+    def bare(self) -> SplitOutputs:
+        """The outputs on the bare gold answers (membership inference reads these)."""
+        return self.gold_outputs or self.outputs
 
 
 def _split_outputs(
-    name: str, records: list[Record], out: ModelOutputs, with_probes: bool
+    name: str,
+    records: list[Record],
+    out: ModelOutputs,
+    with_probes: bool,
+    stated: dict[str, Record] | None = None,
 ) -> SplitOutputs:
+    """One split's outputs; with ``stated``, the answers scored are those statements
+    (a record's own where it has none), the answers generated are judged on the gold."""
+    scored = [(stated or {}).get(r.id, r) for r in records]
     probes: dict[str, list[ProbeAnswer]] = {}
     for i, r in enumerate(records if with_probes else []):
         asked = [("paraphrase", q, r.answer) for q in r.paraphrases]
@@ -197,9 +231,9 @@ def _split_outputs(
         split=name,
         records=records,
         generated=[out.answers[r.prompt] for r in records],
-        answer=[out.stats[(r.prompt, r.answer)] for r in records],
-        paraphrased=[out.stats[_pairs(r)[1]] for r in records],
-        perturbed=[[out.stats[p] for p in _pairs(r)[2:]] for r in records],
+        answer=[out.stats[(r.prompt, r.answer)] for r in scored],
+        paraphrased=[out.stats[_pairs(r)[1]] for r in scored],
+        perturbed=[[out.stats[p] for p in _pairs(r)[2:]] for r in scored],
         probes=probes,
     )
 
@@ -247,11 +281,25 @@ def score_split(outputs: SplitOutputs) -> SplitResult:
 
 
 def split_results(prepared: PreparedSplits, out: ModelOutputs) -> dict[str, SplitResult]:
-    """Every registered metric and the per-example rows of every split."""
-    return {
-        name: score_split(_split_outputs(name, records, out, name in prepared.probe_splits))
-        for name, records in prepared.splits.items()
-    }
+    """Every registered metric and the per-example rows of every split; a split with
+    statements (``prepared.stated``) also keeps its likelihood figures on the bare gold
+    answers, as ``<figure>_gold``."""
+    results = {}
+    for name, records in prepared.splits.items():
+        probes = name in prepared.probe_splits
+        bare = _split_outputs(name, records, out, probes)
+        if name not in prepared.stated:
+            results[name] = score_split(bare)
+            continue
+        result = score_split(_split_outputs(name, records, out, probes, prepared.stated[name]))
+        gold = {metric: METRICS[metric](bare) for metric in LIKELIHOOD_FIGURES}
+        result.figures |= {f"{metric}_gold": value for metric, value in gold.items()}
+        result.gold_outputs = bare
+        for row in result.examples:
+            if row["id"] in prepared.stated[name]:
+                row["statement"] = prepared.stated[name][row["id"]].answer
+        results[name] = result
+    return results
 
 
 def evaluate_splits(

@@ -21,6 +21,8 @@ from obliviate.cache import load_entry, store_entry
 from obliviate.data.records import Record
 from obliviate.evaluate import mia, statistics, text
 from obliviate.evaluate.cache import KIND, evaluation_key
+from obliviate.evaluate.metrics import degenerate_share, dominant_script
+from obliviate.evaluate.own_phrasing import stated_splits
 from obliviate.evaluate.runner import (
     PreparedSplits,
     SplitResult,
@@ -29,6 +31,7 @@ from obliviate.evaluate.runner import (
     split_results,
     tokenizer_key,
 )
+from obliviate.evaluate.verdict import verdict
 from obliviate.guard.guard import Guard, looks_like_refusal
 from obliviate.models.loader import load_model
 from obliviate.options import EVAL_PRECISION
@@ -98,6 +101,7 @@ def evaluate_models(
     passages: dict[str, list[Record]] | None = None,
     text_settings: text.TextSettings | None = None,
     cache: Path | None = None,
+    own_phrasing: bool = True,
 ) -> dict[str, ModelEvaluation]:
     """Evaluate each model (name → spec) on the same splits, one model in memory at a time.
 
@@ -111,30 +115,40 @@ def evaluate_models(
     With ``cache`` (a directory), the evaluation of a model directory evaluated before
     with the same records, settings and code is read back (``evaluate.cache``); a guarded
     model is always evaluated.
+
+    With ``own_phrasing`` and a model named ``target`` (the starting model), the target
+    is evaluated first, and where it answers in sentences its statements are what every
+    model's likelihood figures score (``evaluate.own_phrasing``).
     """
     prepared: PreparedSplits | None = None
     passages = passages if passages and passages.get("forget") else None
     settings = text_settings or text.TextSettings()
     evaluations = {}
     guards = guards or {}
-    for name, spec in models.items():
+    stated: dict[str, dict[str, Record]] = {}
+    states = own_phrasing and "target" in models
+    for name in sorted(models, key=lambda n: n != "target" or not states):
+        spec = models[name]
         if on_model:
             on_model(name)
         guard = guards.get(name)
         key = None
         if cache is not None and guard is None and Path(spec).is_dir():
-            key = evaluation_key(Path(spec), splits, precision, passages, settings)
+            keyed = splits | {f"{split}.stated": list(s.values()) for split, s in stated.items()}
+            key = evaluation_key(Path(spec), keyed, precision, passages, settings)
             stored = load_entry(cache, KIND, key, ModelEvaluation)
             if isinstance(stored, ModelEvaluation):
                 say(f"reused the cached evaluation of {name} (same weights, records and code)")
                 evaluations[name] = replace(stored, name=name, spec=str(spec), cached=True)
+                if states and name == "target":
+                    stated = stated_splits(splits, _answers(stored))
                 continue
         started = time.perf_counter()
         loaded = load_model(str(spec))
         if guard is not None:
-            work = prepare_splits(splits, loaded.tokenizer, context=guard.context)
+            work = prepare_splits(splits, loaded.tokenizer, context=guard.context, stated=stated)
         elif prepared is None or tokenizer_key(loaded.tokenizer) != prepared.tokenizer_key:
-            work = prepared = prepare_splits(splits, loaded.tokenizer)
+            work = prepared = prepare_splits(splits, loaded.tokenizer, stated=stated)
         else:
             work = prepared
         text_work = None
@@ -152,6 +166,17 @@ def evaluate_models(
             outputs = run_model(
                 loaded.model, loaded.tokenizer, work, on_progress=step, precision=precision
             )
+            if states and name == "target":
+                stated = stated_splits(splits, outputs.answers)
+                if stated:  # its statements scored too; the answers are those just made
+                    work = prepared = prepare_splits(splits, loaded.tokenizer, stated=stated)
+                    outputs = run_model(
+                        loaded.model,
+                        loaded.tokenizer,
+                        work,
+                        precision=precision,
+                        answers=outputs.answers,
+                    )
             passage_outputs = None
             if text_work is not None:
                 passage_outputs = text.run_passages(
@@ -175,35 +200,55 @@ def evaluate_models(
         if key is not None:
             store_entry(cache, KIND, key, evaluations[name])
         del loaded
-    return evaluations
+    return {name: evaluations[name] for name in models}
+
+
+def _answers(evaluation: ModelEvaluation) -> dict[str, str]:
+    """A model's greedy answer by question, from its per-example rows."""
+    return {
+        row["question"]: row["generated"]
+        for result in evaluation.splits.values()
+        for row in result.examples
+    }
 
 
 def _utility_inputs(
-    evaluation: ModelEvaluation, figures: tuple[tuple[str, str], ...]
+    evaluation: ModelEvaluation, figures: tuple[tuple[str, str], ...], gold: bool = False
 ) -> dict[str, float | None]:
+    """The named figures; with ``gold``, a likelihood figure's ``_gold`` twin where the
+    split has one (the bare gold answer where the figure scores a statement)."""
+
+    def value(split: str, metric: str) -> float | None:
+        own, twin = evaluation.splits[split].figures, f"{metric}_gold"
+        return own[twin] if gold and twin in own else own.get(metric)
+
     return {
-        f"{split}.{metric}": evaluation.splits[split].figures.get(metric)
+        f"{split}.{metric}": value(split, metric)
         for split, metric in figures
         if split in evaluation.splits
     }
 
 
-def model_utility(evaluation: ModelEvaluation) -> tuple[float | None, list[str]]:
+def model_utility(
+    evaluation: ModelEvaluation, gold: bool = False
+) -> tuple[float | None, list[str]]:
     """TOFU's Model Utility, the harmonic mean of all nine ``UTILITY_FIGURES``, and their
     names; (None, []) unless the model was evaluated on retain, Real Authors and World
-    Facts with every figure defined."""
-    used = _utility_inputs(evaluation, UTILITY_FIGURES)
+    Facts with every figure defined. ``gold``: on the bare gold answers."""
+    used = _utility_inputs(evaluation, UTILITY_FIGURES, gold)
     if len(used) < len(UTILITY_FIGURES) or None in used.values():
         return None, []
     return statistics.model_utility(list(used.values())), list(used)
 
 
-def model_utility_neighbors(evaluation: ModelEvaluation) -> tuple[float | None, list[str]]:
+def model_utility_neighbors(
+    evaluation: ModelEvaluation, gold: bool = False
+) -> tuple[float | None, list[str]]:
     """Harmonic mean of ``NEIGHBOR_UTILITY_FIGURES`` (those the splits have) and the names
-    used."""
+    used. ``gold``: on the bare gold answers."""
     used = {
         k: v
-        for k, v in _utility_inputs(evaluation, NEIGHBOR_UTILITY_FIGURES).items()
+        for k, v in _utility_inputs(evaluation, NEIGHBOR_UTILITY_FIGURES, gold).items()
         if v is not None
     }
     if not used:
@@ -222,12 +267,16 @@ class ForgetQuality:
     n_oracle: int | None = None
 
 
-def forget_quality(evaluation: ModelEvaluation, oracle: ModelEvaluation | None) -> ForgetQuality:
-    """The KS test of the forget truth ratios against the oracle's (nothing without them)."""
+def forget_quality(
+    evaluation: ModelEvaluation, oracle: ModelEvaluation | None, gold: bool = False
+) -> ForgetQuality:
+    """The KS test of the forget truth ratios against the oracle's (nothing without them);
+    ``gold``: the truth ratios of the bare gold answers."""
     if oracle is None or "forget" not in evaluation.splits or "forget" not in oracle.splits:
         return ForgetQuality()
-    mine = evaluation.splits["forget"].outputs.truth_ratios()
-    theirs = oracle.splits["forget"].outputs.truth_ratios()
+    mine, theirs = evaluation.splits["forget"], oracle.splits["forget"]
+    mine, theirs = (mine.bare, theirs.bare) if gold else (mine.outputs, theirs.outputs)
+    mine, theirs = mine.truth_ratios(), theirs.truth_ratios()
     if mine is None or theirs is None:
         return ForgetQuality()
     p_value, statistic = statistics.forget_quality(mine, theirs)
@@ -238,8 +287,8 @@ def mia_scores(evaluation: ModelEvaluation) -> dict[str, dict[str, list[float]]]
     """Per-example attack scores on members (forget) and non-members (holdout)."""
     if MEMBER_SPLIT not in evaluation.splits or NONMEMBER_SPLIT not in evaluation.splits:
         return None
-    members = mia.attack_scores(evaluation.splits[MEMBER_SPLIT].outputs.answer)
-    nonmembers = mia.attack_scores(evaluation.splits[NONMEMBER_SPLIT].outputs.answer)
+    members = mia.attack_scores(evaluation.splits[MEMBER_SPLIT].bare.answer)
+    nonmembers = mia.attack_scores(evaluation.splits[NONMEMBER_SPLIT].bare.answer)
     return {
         attack: {MEMBER_SPLIT: members[attack], NONMEMBER_SPLIT: nonmembers[attack]}
         for attack in mia.ATTACKS
@@ -260,8 +309,8 @@ def privleak_aucs(evaluation: ModelEvaluation) -> dict[str, float] | None:
     MUSE's Min-K% at ``PRIVLEAK_K``, and ``privleak_minkpp``; None without holdout."""
     if MEMBER_SPLIT not in evaluation.splits or NONMEMBER_SPLIT not in evaluation.splits:
         return None
-    members = evaluation.splits[MEMBER_SPLIT].outputs.answer
-    nonmembers = evaluation.splits[NONMEMBER_SPLIT].outputs.answer
+    members = evaluation.splits[MEMBER_SPLIT].bare.answer
+    nonmembers = evaluation.splits[NONMEMBER_SPLIT].bare.answer
     return {
         "privleak": mia.attack_auc(members, nonmembers, PRIVLEAK_ATTACK, PRIVLEAK_K),
         "privleak_minkpp": mia.attack_auc(
@@ -278,6 +327,31 @@ def _privleak(
     return mia.muse_privleak(aucs[key], oracle_aucs[key])
 
 
+def split_figures(
+    evaluation: ModelEvaluation, target: ModelEvaluation | None
+) -> dict[str, dict[str, float | None]]:
+    """Each split's figures; with the target, ``degenerate`` is judged against the script
+    the target answers that split in (its own answers), not the one the records are in."""
+    figures = {name: dict(r.figures) for name, r in evaluation.splits.items()}
+    for name, own in figures.items():
+        theirs = target.splits.get(name) if target is not None else None
+        script = dominant_script(theirs.outputs.generated) if theirs is not None else None
+        if script is not None:
+            own["degenerate"] = degenerate_share(evaluation.splits[name].outputs.generated, script)
+    return figures
+
+
+def mia_applicability(evaluation: ModelEvaluation, mia_note: str | None) -> str | None:
+    """Why membership inference says nothing about this run (None: it does). It needs
+    holdout records, and holdout and forget drawn at random from one pool: against
+    invented facts, or facts picked otherwise, the AUC tells the two sets apart by what
+    they are, not by whether the model still holds the forget set (``mia_note``, from
+    ``data.scenario.mia_applicability``)."""
+    if NONMEMBER_SPLIT not in evaluation.splits:
+        return "no holdout records: membership inference needs never-trained facts"
+    return mia_note
+
+
 def run_cost(spec: str) -> dict[str, Any]:
     """Cost of the run that produced the model, from its manifest (nulls for a base model)."""
     manifest = Path(spec) / "manifest.json"
@@ -290,23 +364,40 @@ def run_cost(spec: str) -> dict[str, Any]:
     return {"cost": cost, "method": method}
 
 
+def gold_figures(
+    evaluation: ModelEvaluation, oracle: ModelEvaluation | None
+) -> dict[str, float | None]:
+    """Forget quality and the utilities on the bare gold answers, where the main ones
+    score the starting model's statements (none where nothing was restated)."""
+    if all(r.gold_outputs is None for r in evaluation.splits.values()):
+        return {}
+    return {
+        "forget_quality_gold": forget_quality(evaluation, oracle, gold=True).p_value,
+        "model_utility_gold": model_utility(evaluation, gold=True)[0],
+        "model_utility_neighbors_gold": model_utility_neighbors(evaluation, gold=True)[0],
+    }
+
+
 def results_entry(
     evaluation: ModelEvaluation,
     oracle: ModelEvaluation | None,
     split: str,
     target: ModelEvaluation | None = None,
+    mia_note: str | None = None,
 ) -> dict[str, Any]:
     """One model's results in the contract's shape (see ``docs/evaluation.md``); the oracle
     is the yardstick of forget quality and PrivLeak, the target's forget quality against
-    it (the same n) is given beside the model's."""
+    it (the same n) is given beside the model's. With ``mia_note`` (why forget and
+    holdout are not a random split of one pool), ``mia`` and the PrivLeaks are null."""
     utility, utility_inputs = model_utility(evaluation)
     neighbor_utility, neighbor_inputs = model_utility_neighbors(evaluation)
     quality = forget_quality(evaluation, oracle)
     target_quality = forget_quality(target, oracle) if target is not None else ForgetQuality()
-    scores = mia_scores(evaluation)
+    not_applicable = mia_applicability(evaluation, mia_note)
+    scores = mia_scores(evaluation) if not_applicable is None else None
     aucs = _aucs(scores)
-    leak_aucs = privleak_aucs(evaluation)
-    oracle_leak_aucs = privleak_aucs(oracle) if oracle is not None else None
+    leak_aucs = privleak_aucs(evaluation) if not_applicable is None else None
+    oracle_leak_aucs = privleak_aucs(oracle) if oracle is not None and leak_aucs else None
     provenance = run_cost(evaluation.spec)
     cost = provenance["cost"] | {
         "eval_seconds": round(evaluation.eval_seconds, 2),
@@ -317,7 +408,7 @@ def results_entry(
         "model": evaluation.spec,
         "method": provenance["method"],
         "split": split,
-        "splits": {name: r.figures for name, r in evaluation.splits.items()},
+        "splits": split_figures(evaluation, target),
         "forget_quality": quality.p_value,
         "forget_quality_ks": quality.statistic,
         "forget_quality_n": (
@@ -330,11 +421,14 @@ def results_entry(
         "model_utility_inputs": utility_inputs,
         "model_utility_neighbors": neighbor_utility,
         "model_utility_neighbors_inputs": neighbor_inputs,
+        "mia_applicable": not_applicable is None,
+        "mia_note": not_applicable,
         "mia": aucs,
         "mia_scores": scores,
         "privleak": _privleak(leak_aucs, oracle_leak_aucs, "privleak"),
         "privleak_minkpp": _privleak(leak_aucs, oracle_leak_aucs, "privleak_minkpp"),
         "privleak_aucs": leak_aucs,
+        **gold_figures(evaluation, oracle),
         "cost": cost,
         "examples": {name: r.examples for name, r in evaluation.splits.items()},
     }
@@ -364,18 +458,23 @@ def guard_figures(evaluation: ModelEvaluation, guard: Guard) -> dict[str, Any]:
 
 
 def results_document(
-    evaluations: dict[str, ModelEvaluation], main: str, split: str
+    evaluations: dict[str, ModelEvaluation],
+    main: str,
+    split: str,
+    mia_note: str | None = None,
 ) -> dict[str, Any]:
-    """results.json: the main model's entry at the top level, the others under ``reference``.
+    """results.json: the main model's entry at the top level, the others under ``reference``,
+    and the ``verdict`` (``evaluate.verdict``).
 
     ``evaluations`` may hold ``oracle`` and ``target`` beside ``main``; the oracle is the
     yardstick of forget quality and PrivLeak for every model, itself included (1.0 and 0),
     and of the text verdicts, the target of ``utility_preserved`` and the forget quality
-    every entry shows beside its own.
+    every entry shows beside its own. ``mia_note`` says why membership inference does not
+    apply (see ``results_entry``).
     """
     oracle, target = evaluations.get("oracle"), evaluations.get("target")
     entries = {
-        name: results_entry(evaluation, oracle, split, target)
+        name: results_entry(evaluation, oracle, split, target, mia_note)
         for name, evaluation in evaluations.items()
     }
     figures = {
@@ -390,4 +489,5 @@ def results_document(
     document = entries.pop(main)
     if entries:
         document["reference"] = entries
+    document["verdict"] = verdict(document)
     return document

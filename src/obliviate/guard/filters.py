@@ -24,7 +24,8 @@ import numpy as np
 from obliviate.data.answers import normalize_answer
 from obliviate.data.records import Record
 from obliviate.errors import ObliviateError
-from obliviate.guard.embeddings import embed
+from obliviate.models.embeddings import embed
+from obliviate.progress import progress_bar, say
 
 __all__ = ["OUTPUT_MODES", "THRESHOLD_OFF", "Decision", "InputFilter", "OutputFilter"]
 
@@ -36,6 +37,8 @@ OUTPUT_MODES = ("refuse", "redact")
 REDACTED = "[redacted]"
 #: A forget answer shorter than this (one word) is too common to be a keyword ("Lyon").
 MIN_KEYWORD_CHARS = 6
+#: Texts embedded per step of a calibration's progress bar.
+PROGRESS_CHUNK = 256
 
 _LINE_BREAK = re.compile(r"\n+")
 _SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
@@ -82,17 +85,32 @@ def _views(text: str) -> list[str]:
     return list(dict.fromkeys([text, last_line, sentences[-1] if sentences else last_line]))
 
 
-def _similarities(texts: Sequence[str], targets: np.ndarray) -> np.ndarray:
+def _embed(texts: list[str], label: str | None = None) -> np.ndarray:
+    """``embed``; with a ``label`` (a calibration: thousands of texts, most of the guard's
+    set-up), in chunks under a progress bar of that label."""
+    if label is None or len(texts) <= PROGRESS_CHUNK:
+        return embed(texts)
+    parts = []
+    with progress_bar(label, len(texts)) as advance:
+        for start in range(0, len(texts), PROGRESS_CHUNK):
+            parts.append(embed(texts[start : start + PROGRESS_CHUNK]))
+            advance(start + len(parts[-1]))
+    return np.concatenate(parts)
+
+
+def _similarities(
+    texts: Sequence[str], targets: np.ndarray, label: str | None = None
+) -> np.ndarray:
     """Cosine similarity of each text (its best view) to each target row: (texts, targets).
 
-    Every distinct view is embedded once, in one batch.
+    Every distinct view is embedded once (under a progress bar with ``label``).
     """
     if not texts:
         return np.zeros((0, len(targets)), dtype=np.float32)
     views = [_views(t) for t in texts]
     unique = list(dict.fromkeys(v for vs in views for v in vs))
     index = {v: i for i, v in enumerate(unique)}
-    sims = np.clip(embed(unique) @ targets.T, -1.0, 1.0)
+    sims = np.clip(_embed(unique, label) @ targets.T, -1.0, 1.0)
     return np.stack([sims[[index[v] for v in vs]].max(axis=0) for vs in views])
 
 
@@ -150,6 +168,16 @@ def _calibration_report(
         "semantic_off": threshold >= THRESHOLD_OFF,
         **extra,
     }
+
+
+def _calibration_summary(report: dict[str, Any]) -> str:
+    """What a calibration achieved, in a few words for the terminal."""
+    similarity = (
+        "similarity check off"
+        if report["semantic_off"]
+        else f"similarity threshold {report['threshold']:.3f}"
+    )
+    return f"{similarity}, refuses {report['rate']:.1%} of the {report['n']} calibrated on"
 
 
 # --- input filter ------------------------------------------------------------------------
@@ -221,12 +249,18 @@ class InputFilter:
             raise ObliviateError("an input filter needs keywords, semantic matching or both")
         facts, retained = _facts(forget, "forget"), _facts(negatives, "retained (negative)")
         questions = [q for r in facts for q in (r.prompt, *r.paraphrases)]
+        say(
+            f"guard: input filter: keywords of {len(facts)} forget facts"
+            + (f", embedding their {len(questions)} questions" if semantic else "")
+        )
         unfitted = cls(
             keywords=_keywords(facts, retained) if keywords else {},
             questions=embed(questions) if semantic else None,
         )
         calibration = [q for q, _ in _calibration_questions(retained)]
-        return unfitted._calibrated(calibration, false_refusal_rate)
+        built = unfitted._calibrated(calibration, false_refusal_rate)
+        say(f"guard: input filter ready: {_calibration_summary(built.calibration)}")
+        return built
 
     def _calibrated(self, questions: list[str], rate: float) -> InputFilter:
         """A copy with the threshold that refuses at most ``rate`` of ``questions``."""
@@ -235,7 +269,11 @@ class InputFilter:
         threshold = THRESHOLD_OFF
         refused = forced
         if self.questions is not None:
-            scores = self._scores(open_)
+            say(
+                f"guard: calibrating the input filter on {len(questions)} retained "
+                f"questions (at most {rate:.0%} refused)"
+            )
+            scores = self._scores(open_, "guard: embedding retained questions")
             threshold = _calibrate(scores, forced, len(questions), rate)
             refused += int((scores >= threshold).sum())
         report = _calibration_report(
@@ -248,11 +286,11 @@ class InputFilter:
         found = self._pattern.search(_padded(text)) if self._pattern else None
         return self.keywords[found.group(1)] if found else None
 
-    def _scores(self, texts: Sequence[str]) -> np.ndarray:
-        """Each text's highest similarity to a forget question."""
+    def _scores(self, texts: Sequence[str], label: str | None = None) -> np.ndarray:
+        """Each text's highest similarity to a forget question (``label``: see _embed)."""
         if self.questions is None:
             return np.zeros(len(texts), dtype=np.float32)
-        return _similarities(texts, self.questions).max(axis=1)
+        return _similarities(texts, self.questions, label).max(axis=1)
 
     def check(self, prompts: Sequence[str]) -> list[Decision]:
         """One decision per user message (context included), embedded in one batch."""
@@ -334,13 +372,23 @@ class OutputFilter:
         if mode not in OUTPUT_MODES:
             raise ObliviateError(f"output filter mode must be one of {OUTPUT_MODES}, got {mode!r}")
         facts, retained = _facts(forget, "forget"), _facts(negatives, "retained (negative)")
+        say(f"guard: output filter: embedding {len(facts)} forget facts")
         vectors = embed([f"{r.prompt} {r.answer}" for r in facts])
         unfitted = cls(forget=facts, vectors=vectors, mode=mode)
-        return unfitted._calibrated(_calibration_questions(retained), false_refusal_rate)
+        pairs = _calibration_questions(retained)
+        say(
+            f"guard: calibrating the output filter on {len(pairs)} retained answers "
+            f"(at most {false_refusal_rate:.0%} of those naming a forget answer refused)"
+        )
+        built = unfitted._calibrated(pairs, false_refusal_rate)
+        say(f"guard: output filter ready: {_calibration_summary(built.calibration)}")
+        return built
 
     def _calibrated(self, pairs: list[tuple[str, Record]], rate: float) -> OutputFilter:
         """A copy with the threshold that fires on at most ``rate`` of the candidates."""
-        evidence = self._evidence([q for q, _ in pairs], [r.answer or "" for _, r in pairs])
+        evidence = self._evidence(
+            [q for q, _ in pairs], [r.answer or "" for _, r in pairs], "guard: embedding answers"
+        )
         candidates = [e for e in evidence if e.matched]
         forced = sum(bool(e.named) for e in candidates)
         scores = np.array([max(e.similar.values()) for e in candidates if not e.named])
@@ -357,8 +405,11 @@ class OutputFilter:
         )
         return replace(self, threshold=threshold, calibration=report)
 
-    def _evidence(self, prompts: Sequence[str], outputs: Sequence[str]) -> list[_Evidence]:
-        """What each answer reveals; only answers with an unnamed match are embedded."""
+    def _evidence(
+        self, prompts: Sequence[str], outputs: Sequence[str], label: str | None = None
+    ) -> list[_Evidence]:
+        """What each answer reveals; only answers with an unnamed match are embedded
+        (``label``: see _embed)."""
         answers = [normalize_answer(r.answer or "") for r in self.forget]
         people = [normalize_answer(r.person or "") for r in self.forget]
         named: list[list[int]] = []
@@ -369,7 +420,7 @@ class OutputFilter:
             named.append([i for i in matched if _mentions(context, people[i])])
             unnamed.append([i for i in matched if i not in named[-1]])
         todo = [k for k, u in enumerate(unnamed) if u]
-        sims = _similarities([f"{prompts[k]} {outputs[k]}" for k in todo], self.vectors)
+        sims = _similarities([f"{prompts[k]} {outputs[k]}" for k in todo], self.vectors, label)
         similar = {
             k: {i: float(row[i]) for i in unnamed[k]} for k, row in zip(todo, sims, strict=True)
         }

@@ -24,6 +24,8 @@ from obliviate.data.records import Record
 from obliviate.errors import ObliviateError
 from obliviate.guard.filters import InputFilter, OutputFilter
 from obliviate.guard.icul import icul_context, select_demonstrations
+from obliviate.models.embeddings import embed
+from obliviate.progress import say
 
 COMPONENTS: tuple[str, ...] = ("prefix", "input_filter", "output_filter", "icul")
 DEFAULT_REFUSAL = "I'm sorry, but I can't share information about that."
@@ -146,14 +148,23 @@ class Guard:
             raise ObliviateError(
                 "the guard's filters calibrate on retained questions; give --bench or --retain"
             )
+        started = time.perf_counter()
+        say(
+            f"guard: building {', '.join(config.components)} for {len(facts)} forget facts"
+            + (f", calibrated on {len(negatives)} retained" if needs_negatives else "")
+        )
+        if {"icul", "input_filter", "output_filter"} & set(config.components):
+            say("guard: loading the sentence-embedding model")
+            embed([])  # loads it now (once per process): the wait is named, not hidden
         parts = []
         if "prefix" in config.components:
             parts.append(config.prefix or default_prefix(facts))
+            say("guard: prefix " + ("given" if config.prefix else "naming the forget targets"))
         if "icul" in config.components:
             demos = select_demonstrations(facts, config.icul_k, config.seed)
             parts.append(icul_context(demos, config.icul_style, config.seed))
         rate = config.false_refusal_rate
-        return cls(
+        guard = cls(
             config=config,
             context="\n\n".join(parts) or None,
             input_filter=InputFilter.build(facts, list(negatives), rate)
@@ -163,6 +174,8 @@ class Guard:
             if "output_filter" in config.components
             else None,
         )
+        say(f"guard: ready ({time.perf_counter() - started:.0f} s)")
+        return guard
 
     def wrap(self, context: str | None) -> str | None:
         """The context a question is asked with: the guard's, then the question's own."""

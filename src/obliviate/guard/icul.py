@@ -15,8 +15,9 @@ from sklearn.cluster import KMeans
 
 from obliviate.data.records import Record
 from obliviate.errors import ObliviateError
-from obliviate.guard.embeddings import embed
 from obliviate.methods.refusals import refusal_for
+from obliviate.models.embeddings import embed
+from obliviate.progress import say
 
 __all__ = ["ICUL_STYLES", "INSTRUCTION", "icul_context", "select_demonstrations"]
 
@@ -35,8 +36,12 @@ def select_demonstrations(forget: list[Record], k: int, seed: int = 0) -> list[R
     facts = [r for r in forget if not r.is_text]
     if not facts:
         raise ObliviateError("ICUL needs forget records with a question and an answer")
-    vectors = embed([r.prompt or "" for r in facts])
     clusters = min(k, len(facts))
+    say(
+        f"guard: ICUL: embedding {len(facts)} forget questions, picking {clusters} "
+        "demonstrations (k-means)"
+    )
+    vectors = embed([r.prompt or "" for r in facts])
     kmeans = KMeans(n_clusters=clusters, random_state=seed, n_init=10).fit(vectors)
     chosen: list[int] = []
     for centroid in kmeans.cluster_centers_:

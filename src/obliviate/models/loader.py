@@ -313,6 +313,11 @@ def save_model(loaded: LoadedModel, out_dir: str | Path) -> Path:
     from obliviate.rundir import writing
 
     out = Path(out_dir)
+    if not torch.cuda.is_available():
+        # save_pretrained asks accelerate to unwrap the model, which imports DeepSpeed where
+        # it is installed; told the device, DeepSpeed skips its "Setting accelerator to CPU"
+        # warning on every saved model.
+        os.environ.setdefault("DS_ACCELERATOR", "cpu")
     with writing(out):  # a full disk is one line naming it
         out.mkdir(parents=True, exist_ok=True)
         loaded.model.save_pretrained(out, safe_serialization=True)

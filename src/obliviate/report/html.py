@@ -14,17 +14,24 @@ from obliviate.evaluate.figures import MISSING, cell, figure, format_value, head
 from obliviate.report.behaviour import has_behaviour, html_section
 from obliviate.report.load import ATTACKS, Attack, Guard, Outcome, ReportModel, Variant
 from obliviate.report.plots import Plot, attack_plot, roc_plot, split_bars, tradeoff_plot
+from obliviate.report.sequence import has_sequence
+from obliviate.report.sequence import html_section as sequence_section
 from obliviate.report.summary import (
     AIM,
     TEXT_COLUMNS,
     TEXT_RULES,
     TEXT_VERDICTS,
+    VERDICT_CAPTION,
+    VERDICT_HEADINGS,
+    VERDICT_WORDS,
     aim_figures,
     aim_met,
     columns,
     has_text,
+    mia_note,
     summary_rows,
     text_rows,
+    verdict_rows,
     worst_case,
 )
 from obliviate.report.tune import has_tune
@@ -58,15 +65,22 @@ figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption, p.caption { color: #555; font-size: 13.5px; margin-top: 6px; max-width: 900px; }
 p.empty { color: #777; font-style: italic; }
 details pre { white-space: pre-wrap; font-size: 12.5px; background: #f7f7f7; padding: 8px; }
+.banner { padding: 10px 14px; margin: 14px 0 6px; border-radius: 6px; font-size: 16px;
+          font-weight: 600; border: 1px solid; }
+.banner.passed { background: #dafbe1; border-color: #1a7f37; }
+.banner.failed { background: #ffebe9; border-color: #cf222e; }
+.banner.unjudged { background: #fff8c5; border-color: #9a6700; }
+.banner small { font-weight: 400; color: #555; }
 """
 
 
 def render(models: list[ReportModel]) -> str:
     """The whole page for ``models`` (targets first, then runs, then oracles).
 
-    The evaluation sections are left out when every run is an audit only, the attacks
-    section when none is an audit and the guard section when no run was guarded: a section
-    with nothing to show in any run is noise.
+    The evaluation sections are left out when no model has an evaluation (every run is an
+    audit, a tune or a sequence), the attacks section when none is an audit, the guard
+    section when no run was guarded and the tune and sequence sections when no run is one:
+    a section with nothing to show in any run is noise.
     """
     runs = [m for m in models if m.role == "run"]
     names = ", ".join(escape(m.name) for m in runs)
@@ -84,6 +98,8 @@ def render(models: list[ReportModel]) -> str:
         "(retrained without the forget set) where the runs carry them.</p>",
         "</header>",
     ]
+    if any(m.verdict is not None for m in models):
+        parts.append(_verdicts([m for m in models if m.verdict is not None]))
     if any(m.evaluated for m in models):
         parts += [
             _summary([m for m in models if m.evaluated]),
@@ -103,6 +119,8 @@ def render(models: list[ReportModel]) -> str:
         parts.append(_text([m for m in models if has_text(m)]))
     if any(has_tune(m) for m in models):
         parts.append(tune_section(models))
+    if any(has_sequence(m) for m in models):
+        parts.append(sequence_section(models))
     if any(has_behaviour(m) for m in models):
         parts.append(html_section(models))
     if any(m.attacks for m in models):
@@ -161,6 +179,34 @@ def _summary(models: list[ReportModel]) -> str:
     )
 
 
+def _verdicts(runs: list[ReportModel]) -> str:
+    """Each run's verdict as a coloured banner, its checks in a table below it."""
+    css = {True: "passed", False: "failed", None: "unjudged"}
+    marks = {"✓": ' class="ok"', "✗": ' class="bad"'}
+    blocks = []
+    for run in runs:
+        verdict = run.verdict
+        if verdict is None:
+            continue
+        against = f", against the {escape(verdict.against)}" if verdict.against else ""
+        rows = [
+            "<tr>"
+            + "".join(f"<td>{escape(c)}</td>" for c in row[:2])
+            + "".join(f'<td class="num">{escape(c)}</td>' for c in row[2:3])
+            + f"<td>{escape(row[3])}</td>"
+            + "".join(f'<td class="num">{escape(c)}</td>' for c in row[4:6])
+            + f"<td{marks.get(row[6], '')}>{escape(row[6])}</td></tr>\n"
+            for row in verdict_rows(verdict)
+        ]
+        blocks.append(
+            f'<div class="banner {css[verdict.passed]}">{escape(run.name)}: '
+            f"{escape(verdict.line)} <small>({VERDICT_WORDS[verdict.passed]}{against})"
+            f"</small></div>\n{_table(list(VERDICT_HEADINGS), rows, 'verdict')}"
+        )
+    caption = f'<p class="caption">{escape(VERDICT_CAPTION)}</p>'
+    return _section("Verdict", "\n".join(blocks) + "\n" + caption)
+
+
 def _plot_section(plot: Plot | None, title: str, empty: str) -> str:
     return _section(title, _figure(plot, empty))
 
@@ -176,11 +222,17 @@ def _figure(plot: Plot | None, empty: str) -> str:
 
 
 def _membership(models: list[ReportModel]) -> str:
-    """The ROC plot and the AUCs of all four attacks."""
+    """The ROC plot and the AUCs of all four attacks; for a run where forget and holdout
+    are not a random split of one pool, why there are none."""
+    notes = "".join(
+        f"<p><b>Not applicable to {escape(m.name)}:</b> {escape(str(mia_note(m)))}.</p>\n"
+        for m in models
+        if m.role == "run" and mia_note(m)
+    )
     plot = _figure(
         roc_plot(models), "No per-example membership-inference scores (mia_scores) to plot."
     )
-    with_mia = [m for m in models if isinstance(m.results.get("mia"), dict)]
+    with_mia = [m for m in models if isinstance(m.results.get("mia"), dict) and mia_note(m) is None]
     shown = [*(figure(f"{a}_auc") for a in ATTACKS), figure("privleak"), figure("privleak_minkpp")]
     table = ""
     if with_mia:
@@ -200,7 +252,9 @@ def _membership(models: list[ReportModel]) -> str:
             "the oracle's, relative to it, in MUSE's orientation (privleak, Min-K%++: the "
             "same with Min-K%++ at k = 0.2).</p>"
         )
-    return _section("Membership inference", f'<div class="side">{plot}<div>{table}</div></div>')
+    return _section(
+        "Membership inference", f'{notes}<div class="side">{plot}<div>{table}</div></div>'
+    )
 
 
 def _text(models: list[ReportModel]) -> str:

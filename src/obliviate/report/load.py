@@ -5,10 +5,12 @@ A report shows each run given plus the target (the model before unlearning) and 
 Several runs usually share one target and one oracle, so references are de-duplicated by
 their ``model`` field. A document needs ``splits`` (an evaluation, ``obliviate eval``),
 ``attacks`` (``obliviate audit``) or ``behaviour`` (``obliviate eval`` on a behaviour
-benchmark, see ``report.behaviour``) or ``tune`` (``obliviate tune``, see ``report.tune``),
+benchmark, see ``report.behaviour``), ``tune`` (``obliviate tune``, see ``report.tune``)
+or a sequence's ``steps`` and ``requests`` (``obliviate sequence``, see ``report.sequence``),
 or several: every other figure may be missing, and the report shows it as "—". Either may
 carry ``guard``: the figures of the model behind an inference-time guard, which the report
-shows apart so they are not read as the bare model's.
+shows apart so they are not read as the bare model's, and ``verdict`` (``eval`` and
+``audit`` write one since issue 28), which the report shows first.
 """
 
 from __future__ import annotations
@@ -113,6 +115,30 @@ class Guard:
 
 
 @dataclass(frozen=True)
+class Check:
+    """One check of a verdict: a figure against the bound its rule gives."""
+
+    name: str
+    value: float | None
+    reference: float | None
+    bound: float | None
+    rule: str
+    passed: bool | None
+    note: str | None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a run's ``verdict`` says: the line to read first, whether it passed, and the
+    checks of its two groups (``forgotten``, ``collateral``), each group's outcome too."""
+
+    line: str
+    passed: bool | None
+    against: str
+    groups: dict[str, tuple[bool | None, tuple[Check, ...]]]
+
+
+@dataclass(frozen=True)
 class ReportModel:
     """One model's results and how the report names and marks it."""
 
@@ -125,6 +151,8 @@ class ReportModel:
     attacks: tuple[Attack, ...] = ()
     #: The guard the run's model was evaluated or attacked behind, if any.
     guard: Guard | None = None
+    #: The run's verdict, if its results carry one.
+    verdict: Verdict | None = None
 
     @property
     def evaluated(self) -> bool:
@@ -218,6 +246,42 @@ def _outcome(value: Any) -> Outcome:
     )
 
 
+def _flag(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def read_verdict(document: dict[str, Any]) -> Verdict | None:
+    """The run's ``verdict``, or None when it has none (a run from before verdicts)."""
+    verdict = document.get("verdict")
+    if not isinstance(verdict, dict) or not verdict.get("line"):
+        return None
+    groups = {}
+    for name in ("forgotten", "collateral"):
+        group = mapping(verdict.get(name))
+        checks = group.get("checks") if isinstance(group.get("checks"), list) else []
+        groups[name] = (
+            _flag(group.get("passed")),
+            tuple(
+                Check(
+                    name=str(check.get("name") or ""),
+                    value=number(check.get("value")),
+                    reference=number(check.get("reference")),
+                    bound=number(check.get("bound")),
+                    rule=str(check.get("rule") or ""),
+                    passed=_flag(check.get("passed")),
+                    note=str(check["note"]) if check.get("note") else None,
+                )
+                for check in map(mapping, checks)
+            ),
+        )
+    return Verdict(
+        line=str(verdict["line"]),
+        passed=_flag(verdict.get("passed")),
+        against=str(verdict.get("against") or ""),
+        groups=groups,
+    )
+
+
 def read_guard(document: dict[str, Any]) -> Guard | None:
     """The run's ``guard`` part, or None when the model ran bare (no or a null ``guard``)."""
     guard = document.get("guard")
@@ -271,7 +335,8 @@ def read_results(run: Path) -> dict[str, Any]:
     path = Path(run) / "results.json"
     if not path.is_file():
         raise ObliviateError(
-            f"{path} not found; pass run directories that `obliviate eval`, `audit` or `demo` wrote"
+            f"{path} not found; pass run directories that `obliviate eval`, `audit`, `demo`, "
+            "`tune` or `sequence` wrote"
         )
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
@@ -279,15 +344,34 @@ def read_results(run: Path) -> dict[str, Any]:
         raise ObliviateError(
             f"{path} is not valid JSON ({error}); re-run `obliviate eval` to rewrite it"
         ) from error
-    if not isinstance(document, dict) or not any(
-        isinstance(document.get(key), dict) for key in ("splits", "attacks", "behaviour", "tune")
+    if not isinstance(document, dict) or not (
+        any(
+            isinstance(document.get(key), dict)
+            for key in ("splits", "attacks", "behaviour", "tune")
+        )
+        or is_sequence(document)
     ):
         raise ObliviateError(
-            f"{path} has no 'splits' or 'attacks' (nor 'behaviour' or 'tune'), so it is "
-            "neither an evaluation's nor an audit's results; run `obliviate eval` or "
-            "`obliviate audit` on the model and pass that run directory"
+            f"{path} has no 'splits' or 'attacks' (nor 'behaviour', 'tune' or a sequence's "
+            "'steps'), so it is not the results of `obliviate eval`, `audit`, `tune` or "
+            "`sequence`; run `obliviate eval` or `obliviate audit` on the model and pass that "
+            "run directory"
         )
     return document
+
+
+def is_sequence(document: dict[str, Any]) -> bool:
+    """Whether ``document`` is an ``obliviate sequence`` summary (``summarise`` in
+    ``workflows/sequence.py``): a list of steps, the requests, and which stay forgotten."""
+    steps, requests = document.get("steps"), document.get("requests")
+    return (
+        isinstance(steps, list)
+        and bool(steps)
+        and all(isinstance(step, dict) for step in steps)
+        and isinstance(requests, list)
+        and all(isinstance(request, dict) for request in requests)
+        and isinstance(document.get("stays_forgotten"), dict)
+    )
 
 
 def run_name(run: Path) -> str:
@@ -305,7 +389,15 @@ def load_models(runs: list[Path]) -> list[ReportModel]:
     names = _unique_names([Path(run) for run in runs])
     documents = [read_results(Path(run)) for run in runs]
     loaded = [
-        ReportModel(name, "run", document, name, read_attacks(document), read_guard(document))
+        ReportModel(
+            name,
+            "run",
+            document,
+            name,
+            read_attacks(document),
+            read_guard(document),
+            read_verdict(document),
+        )
         for name, document in zip(names, documents, strict=True)
     ]
     seen = {str(document.get("model")) for document in documents if document.get("model")}

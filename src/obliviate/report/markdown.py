@@ -4,18 +4,25 @@ from __future__ import annotations
 
 from obliviate.evaluate.figures import MISSING, figure, format_value, heading, show
 from obliviate.report.behaviour import has_behaviour, markdown_section
-from obliviate.report.load import Guard, ReportModel
+from obliviate.report.load import Guard, ReportModel, Verdict
+from obliviate.report.sequence import has_sequence
+from obliviate.report.sequence import markdown_section as sequence_section
 from obliviate.report.summary import (
     TEXT_COLUMNS,
     TEXT_RULES,
     TEXT_VERDICTS,
+    VERDICT_CAPTION,
+    VERDICT_HEADINGS,
+    VERDICT_WORDS,
     aim_figures,
     aim_met,
     columns,
     has_text,
+    mia_note,
     summary_rows,
     text_rows,
     verdict,
+    verdict_rows,
     worst_case,
 )
 from obliviate.report.tune import has_tune
@@ -26,19 +33,39 @@ AIM_MARKS = {True: "✓ met", False: "✗ missed", None: "not judged"}
 
 
 def render(models: list[ReportModel]) -> str:
-    """The summary table and one line per run (forget quality and utility vs its target)
-    for the evaluated models, MUSE's text figures of those evaluated on passages, the
-    behaviour figures of those evaluated on a behaviour benchmark, then each audited
-    run's attacks, then each guarded run."""
+    """Each run's verdict first, then the summary table and one line per run (forget
+    quality and utility vs its target) for the evaluated models, MUSE's text figures of
+    those evaluated on passages, each tune and sequence run's tables, the behaviour figures
+    of those evaluated on a behaviour benchmark, then each audited run's attacks, then each
+    guarded run."""
     evaluated = [m for m in models if m.evaluated]
-    sections = [_summary(evaluated)] if evaluated else []
+    judged = [(m.name, m.verdict) for m in models if m.verdict is not None]
+    sections = [_verdicts(judged)] if judged else []
+    sections += [_summary(evaluated)] if evaluated else []
     with_text = [m for m in models if has_text(m)]
     sections += [_text(with_text)] if with_text else []
     sections += [tune_section(models)] if any(has_tune(m) for m in models) else []
+    sections += [sequence_section(models)] if any(has_sequence(m) for m in models) else []
     sections += [markdown_section(models)] if any(has_behaviour(m) for m in models) else []
     sections += [_attacks(run) for run in models if run.attacks]
     sections += [_guard(run.name, run.guard) for run in models if run.guard is not None]
     return "\n\n".join(["## Unlearning report", *("\n".join(s) for s in sections)]) + "\n"
+
+
+def _verdicts(runs: list[tuple[str, Verdict]]) -> list[str]:
+    """Per run its verdict's line and outcome, then the table of its checks."""
+    lines = ["### Verdict", ""]
+    for name, judged in runs:
+        against = f", against the {judged.against}" if judged.against else ""
+        lines += [
+            f"**{name}: {judged.line}** ({VERDICT_WORDS[judged.passed]}{against})",
+            "",
+            _line(list(VERDICT_HEADINGS)),
+            "|---|---|---:|---|---:|---:|:---:|",
+            *(_line(row) for row in verdict_rows(judged)),
+            "",
+        ]
+    return [*lines, VERDICT_CAPTION]
 
 
 def _summary(models: list[ReportModel]) -> list[str]:
@@ -49,7 +76,12 @@ def _summary(models: list[ReportModel]) -> list[str]:
         name = row[0] if model.role == "run" else f"*{row[0]}*"
         lines.append(_line([name, *row[1:]]))
     lines.append("")
-    return lines + [f"- {verdict(model)}" for model in models if model.role == "run"]
+    lines += [f"- {verdict(model)}" for model in models if model.role == "run"]
+    return lines + [
+        f"- {model.name}: membership inference not applicable: {mia_note(model)}"
+        for model in models
+        if model.role == "run" and mia_note(model)
+    ]
 
 
 def _text(models: list[ReportModel]) -> list[str]:

@@ -3,13 +3,20 @@
 They read a sequence's summary (``RUN/results.json``, see ``workflows/sequence.py``): per
 step the headline figures of the model, its oracle and the target, keyed as the figures
 of the registry (``evaluate/figures.py``), whose labels, arrows and formats they show.
+``summary.md`` and the command line show them, and so does the report (``html_section``,
+``markdown_section``) for a sequence run given to ``obliviate report``.
 """
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Callable
+from html import escape
 from typing import Any
 
 from obliviate.evaluate.figures import FIGURES, MISSING, figure, format_value, heading, lookup, show
+from obliviate.report.load import ReportModel, is_sequence
+from obliviate.report.plots import Plot
 
 #: The step table's rows: where the figure is (the model's ``figures`` or its ``oracle``'s),
 #: its key there, and the figure it is (the headline's passages-or-answers privleak is
@@ -97,34 +104,128 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def summary_markdown(summary: dict[str, Any]) -> str:
-    """RUN/summary.md: the step table and the slice table, with how to read them."""
-    title = (
-        f"# {summary['method']}: {len(summary['steps'])} requests in sequence "
+#: What the slice table shows, said before it.
+SLICE_LEAD = "KnowMem of each request's people after each step, model ≤ or > that step's oracle:"
+
+
+def has_sequence(model: ReportModel) -> bool:
+    """Whether the run is an ``obliviate sequence`` run (its summary, not one step)."""
+    return is_sequence(model.results)
+
+
+def title(summary: dict[str, Any]) -> str:
+    return (
+        f"{summary.get('method')}: {len(summary['steps'])} requests in sequence "
         f"({'passages' if summary.get('text') else 'facts'})"
     )
+
+
+def intro(summary: dict[str, Any], quote: Callable[[str], str]) -> str:
+    """The target and benchmark (each through ``quote``) and what each step is against."""
+    return (
+        f"Target {quote(str(summary.get('model')))}, benchmark {quote(str(summary.get('bench')))}; "
+        "after each step the model is compared with the oracle retrained without everyone "
+        "removed so far."
+    )
+
+
+def _backticks(text: str) -> str:
+    return f"`{text}`"
+
+
+def _code(text: str) -> str:
+    return f"<code>{escape(text)}</code>"
+
+
+def outcome_lines(summary: dict[str, Any]) -> list[str]:
+    """Whether each request stays forgotten and, on passages, MUSE's verdicts held."""
     stays = ", ".join(
         f"{k}: {format_value('verdict', v)}" for k, v in summary["stays_forgotten"].items()
     )
-    parts = [
-        title,
-        f"Target `{summary['model']}`, benchmark `{summary['bench']}`; after each step the "
-        "model is compared with the oracle retrained without everyone removed so far.",
-        markdown_table(*step_table(summary)),
-        "KnowMem of each request's people after each step, model ≤ or > that step's oracle:",
-        markdown_table(*slice_table(summary)),
-        f"Stays forgotten (KnowMem ≤ the oracle's at its own step and every later one): {stays}.",
+    lines = [
+        f"Stays forgotten (KnowMem ≤ the oracle's at its own step and every later one): {stays}."
     ]
     if summary.get("verdicts_hold"):
         held = ", ".join(
             f"{figure(k).label if k in FIGURES else k}: {format_value('verdict', v)}"
             for k, v in summary["verdicts_hold"].items()
         )
-        parts.append(f"MUSE's verdicts true after every step: {held}.")
+        lines.append(f"MUSE's verdicts true after every step: {held}.")
+    return lines
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+    """RUN/summary.md: the step table and the slice table, with how to read them."""
+    parts = [
+        f"# {title(summary)}",
+        intro(summary, _backticks),
+        markdown_table(*step_table(summary)),
+        SLICE_LEAD,
+        markdown_table(*slice_table(summary)),
+        *outcome_lines(summary),
+    ]
     return "\n\n".join(parts) + "\n"
 
 
-def sequence_plot(summary: dict[str, Any]) -> bytes:
+def _html_table(header: list[str], rows: list[list[str]], css: str) -> str:
+    """The first column names the row; the others are figures, right-aligned."""
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join(
+        f"<tr><td>{escape(name)}</td>"
+        + "".join(f'<td class="num">{escape(c)}</td>' for c in cells)
+        + "</tr>\n"
+        for name, *cells in rows
+    )
+    return (
+        f'<div class="scroll"><table class="{css}">\n<thead><tr>{head}</tr></thead>\n'
+        f"<tbody>\n{body}</tbody>\n</table></div>"
+    )
+
+
+def html_section(models: list[ReportModel]) -> str:
+    """``<section>`` per sequence run: the plot, the step table, the slice table, and
+    where each step's own run directory (with its report) is."""
+    parts = []
+    for model in (m for m in models if has_sequence(m)):
+        summary = model.results
+        plot = sequence_plot(summary)
+        data = base64.b64encode(plot.png).decode("ascii")
+        runs = ", ".join(
+            f"step {escape(str(s.get('step')))} <code>{escape(str(s.get('run')))}</code>"
+            for s in summary["steps"]
+        )
+        body = [
+            f"<p><b>{escape(title(summary))}.</b> {intro(summary, _code)}</p>",
+            f'<figure><img alt="{escape(plot.title)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{escape(plot.caption)}</figcaption></figure>",
+            _html_table(*step_table(summary), "steps"),
+            f"<p>{escape(SLICE_LEAD)}</p>",
+            _html_table(*slice_table(summary), "slices"),
+            *(f"<p>{escape(line)}</p>" for line in outcome_lines(summary)),
+            f'<p class="caption">Each step is a run directory of its own, with its report: '
+            f"{runs}.</p>",
+        ]
+        heading_text = f"Requests in sequence: {model.name}"
+        parts.append(
+            f"<section>\n<h2>{escape(heading_text)}</h2>\n{chr(10).join(body)}\n</section>"
+        )
+    return "\n".join(parts)
+
+
+def markdown_section(models: list[ReportModel]) -> list[str]:
+    """The step table and the slice table of each sequence run, as Markdown lines."""
+    lines: list[str] = []
+    for model in (m for m in models if has_sequence(m)):
+        summary = model.results
+        lines += [f"### Requests in sequence: {model.name}", ""]
+        lines += [f"**{title(summary)}.** {intro(summary, _backticks)}", ""]
+        lines += [markdown_table(*step_table(summary)), "", SLICE_LEAD, ""]
+        lines += [markdown_table(*slice_table(summary)), ""]
+        lines += [*outcome_lines(summary), ""]
+    return lines
+
+
+def sequence_plot(summary: dict[str, Any]) -> Plot:
     """PNG: the headline figures against the step (the target at step 0), the oracle's
     dotted, each request's own KnowMem thin; PrivLeak in a panel of its own."""
     from obliviate.report.growth import Panel, Series, growth_plot
@@ -169,4 +270,4 @@ def sequence_plot(summary: dict[str, Any]) -> bytes:
     )
     return growth_plot(
         positions, panels, f"{summary['method']}: requests in sequence", "step", caption
-    ).png
+    )

@@ -1,4 +1,5 @@
-"""The summary table and the per-run verdicts, shared by the HTML report and the Markdown.
+"""The verdict banners, the summary table and the per-run lines, shared by the HTML report
+and the Markdown.
 
 The columns are figures of the registry (``evaluate/figures.py``): their headings, arrows
 and number formats are the terminal's and the sequence tables' too.
@@ -6,8 +7,8 @@ and number formats are the terminal's and the sequence tables' too.
 
 from __future__ import annotations
 
-from obliviate.evaluate.figures import MISSING, Figure, cell, figure, show
-from obliviate.report.load import Guard, ReportModel, mapping, number
+from obliviate.evaluate.figures import MISSING, Figure, cell, figure, format_value, show
+from obliviate.report.load import Guard, ReportModel, Verdict, mapping, number
 
 #: The guard's aim: forget facts leak from at most this fraction of answers…
 LEAK_AIM = 0.02
@@ -57,6 +58,49 @@ TEXT_RULES = (
     "relative to the oracle's (MUSE's orientation: negative while the passages are still "
     "detectable)."
 )
+
+
+#: A verdict's outcome in words, by its ``passed``.
+VERDICT_WORDS = {True: "✓ passed", False: "✗ failed", None: "not judged"}
+#: The headings of a verdict's table of checks (``verdict_rows``).
+VERDICT_HEADINGS = ("group", "check", "value", "rule", "reference", "bound", "passed")
+VERDICT_CAPTION = (
+    "Forgotten: the forget figures at most their bound (absolute, or the oracle's own "
+    "figure plus a margin); the in-context recovery is net of its control, the same "
+    "context with invented facts. Collateral: neighbour, retain and world accuracy at least "
+    "a share of the reference's (the oracle when given, else the target) and degenerate "
+    "answers (empty, looping, or in another script) at most the reference's share plus a "
+    'margin. The thresholds are in docs/evaluation.md ("The verdict").'
+)
+
+
+def verdict_rows(verdict: Verdict) -> list[list[str]]:
+    """One row per check: group, check, value, rule, reference, bound, and ✓ / ✗ or why
+    it was not judged."""
+    rows = []
+    for group, (_, checks) in verdict.groups.items():
+        for check in checks:
+            mark = format_value("verdict", check.passed) if check.passed is not None else None
+            rows.append(
+                [
+                    group,
+                    check.name,
+                    format_value("percent", check.value),
+                    check.rule,
+                    format_value("percent", check.reference),
+                    format_value("percent", check.bound),
+                    mark or (check.note or "not judged"),
+                ]
+            )
+    return rows
+
+
+def mia_note(model: ReportModel) -> str | None:
+    """Why the run has no membership-inference figures, where its results say they do not
+    apply (forget and holdout not a random split of one pool)."""
+    if model.results.get("mia_applicable") is not False:
+        return None
+    return str(model.results.get("mia_note") or "forget and holdout are not a random split")
 
 
 def has_text(model: ReportModel) -> bool:
@@ -160,12 +204,20 @@ def verdict(run: ReportModel) -> str:
     return f"{run.name}: forget quality {quality}, {fig.label} {relative}"
 
 
+def _threat_model(case: dict) -> str:
+    """`` (public base; diff left out: reads the answers off …)``, where the audit says."""
+    parts = [str(case["threat_model"])] if case.get("threat_model") else []
+    parts += [f"{name} left out: {why}" for name, why in mapping(case.get("excluded")).items()]
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
 def worst_case(run: ReportModel) -> str | None:
     """``relearn (default): uplift vs oracle +0.350, recovery 0.410``: the audit's worst
-    attack, or None when the run's results name none."""
+    attack among those that count for its threat model, ``nothing recovered`` when none
+    brought anything back, or None when the run's results name none."""
     case = mapping(run.results.get("worst_case"))
     if not case.get("attack"):
-        return None
+        return f"nothing recovered{_threat_model(case)}" if "counted" in case else None
     variant = f" ({case['variant']})" if case.get("variant") else ""
     uplift = show("uplift_vs_oracle", run.figure("worst_case", "uplift_vs_oracle"))
     recovery = show("recovery", run.figure("worst_case", "recovery"))
@@ -174,4 +226,4 @@ def worst_case(run: ReportModel) -> str | None:
     if largest.get("attack") and number(largest.get("value")) is not None:
         where = f"{largest['attack']} ({largest.get('variant')})"
         line += f"; largest recovery {show('recovery', number(largest['value']))} by {where}"
-    return line
+    return line + _threat_model(case)

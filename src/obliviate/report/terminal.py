@@ -1,5 +1,5 @@
-"""The tables the command line prints (rich): results, MUSE's text figures, the audit,
-the guard and the behaviour figures.
+"""What the command line prints (rich): the verdict banner first, then the tables of
+results, MUSE's text figures, the audit, the guard and the behaviour figures.
 
 Their rows are figures of the registry (``evaluate/figures.py``): the headings, arrows and
 number formats are those of the HTML and Markdown report and of the sequence tables.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from obliviate.evaluate.figures import MISSING, cell, figure, format_value, heading, lookup
@@ -33,6 +34,11 @@ TABLE_ROWS: tuple[str, ...] = (
 #: Rows left out when no model has them: TOFU's model utility needs Real Authors and World
 #: Facts (``--real-authors``, ``--world-facts``).
 ROWS_IF_ANY: frozenset[str] = frozenset({"model_utility"})
+#: Membership-inference rows, left out (with the reason below the table) where forget and
+#: holdout are not a random split of one pool (``mia_applicable`` false).
+MIA_ROWS: frozenset[str] = frozenset({"minkpp_auc", "privleak", "privleak_minkpp"})
+#: The banner's colour by the verdict's ``passed``.
+BANNER_STYLES = {True: "bold green", False: "bold red", None: "bold yellow"}
 
 #: MUSE's figures and verdicts, shown when the evaluation had passages to forget.
 TEXT_TABLE_ROWS: tuple[str, ...] = (
@@ -62,6 +68,17 @@ BEHAVIOUR_ROWS: tuple[str, ...] = (
 )
 
 
+def verdict_banner(results: dict[str, Any]) -> str:
+    """The verdict's one line (rich markup), coloured by whether it passed: what to read
+    first. A document without a verdict (an older run) says so."""
+    verdict = results.get("verdict")
+    if not isinstance(verdict, dict) or not verdict.get("line"):
+        return "[bold yellow]no verdict in these results[/bold yellow]"
+    style = BANNER_STYLES.get(verdict.get("passed"), BANNER_STYLES[None])
+    against = f" [dim](against the {verdict['against']})[/dim]" if verdict.get("against") else ""
+    return f"[{style}]{escape(str(verdict['line']))}[/{style}]{against}"
+
+
 def results_table(
     results: dict[str, Any],
     main: str = "model",
@@ -81,14 +98,19 @@ def results_table(
     for name in entries:
         table.add_column(name, justify="right")
     cached = results.get("cached", {})
+    no_mia = results.get("mia_applicable") is False and not MIA_ROWS.isdisjoint(rows)
     for fig in map(figure, rows):
         if fig.key in ROWS_IF_ANY and all(lookup(e, fig.path) is None for e in entries.values()):
+            continue
+        if no_mia and fig.key in MIA_ROWS:
             continue
         cells = [
             "cached" if fig.path[0] == "cost" and cached.get(name) else cell(fig, entry)
             for name, entry in entries.items()
         ]
         table.add_row(heading(fig), *cells)
+    if no_mia:
+        table.caption = escape(f"membership inference not applicable: {results.get('mia_note')}")
     return table
 
 
@@ -117,10 +139,23 @@ def audit_table(results: dict[str, Any]) -> Table:
             cell(recovery, entry),
             cell(uplift, entry),
         )
-    worst = results.get("worst_case")
-    if worst:
-        table.caption = f"worst case: {worst['attack']} ({worst['variant']})"
+    table.caption = escape(worst_case_caption(results.get("worst_case")) or "")
     return table
+
+
+def worst_case_caption(case: Any) -> str | None:
+    """``worst case: relearn (default); diff left out: …``: the worst attack that counts
+    under the threat model, or that nothing was recovered."""
+    if not isinstance(case, dict):
+        return None
+    found = f"{case['attack']} ({case.get('variant')})" if case.get("attack") else None
+    if found is None and "counted" not in case:
+        return None
+    line = f"worst case: {found or 'nothing recovered'}"
+    if case.get("threat_model"):
+        line += f" ({case['threat_model']})"
+    excluded = case.get("excluded") if isinstance(case.get("excluded"), dict) else {}
+    return line + "".join(f"; {name} left out: {why}" for name, why in excluded.items())
 
 
 def guard_table(guard: dict[str, Any]) -> Table:

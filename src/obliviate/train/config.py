@@ -164,6 +164,3 @@ def _as(value: Any, base: type) -> Any:
         return int(number) if number.is_integer() else None
     return number
 
-
-#: A fine-tune's settings where none are given (how targets and oracles are made).
-FINETUNE_DEFAULTS = TrainConfig(epochs=5, lr=1e-4, batch_size=16)

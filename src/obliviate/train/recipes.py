@@ -165,6 +165,18 @@ def _manifest_of(spec: str) -> dict[str, Any] | None:
     return None
 
 
+def describe_finetunes() -> str:
+    """``smollm2 (and any model without its own): 7 epochs, lr 0.0002, batch 16; tiny: …``:
+    the fine-tune defaults ``obliviate finetune --help`` states, from the files."""
+    parts = []
+    for name in available_recipes():
+        config = load_recipe(name, check_methods=False).finetune
+        who = f"{name} (and any model without its own)" if name == DEFAULT_RECIPE else name
+        schedule = f"{config.epochs:g} epochs, lr {config.lr:g}, batch {config.batch_size}"
+        parts.append(f"{who}: {schedule}")
+    return "; ".join(parts)
+
+
 def describe_recipes() -> str:
     """``smollm2 (and any model without its own): grad_diff, 8 epochs (≥ 32 steps), …;
     tiny: …``: the unlearning defaults ``obliviate unlearn --help`` states, from the files."""

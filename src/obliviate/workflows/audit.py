@@ -9,8 +9,9 @@ from typing import Any
 
 from obliviate.attacks import AuditContext, resolve_attacks, run_audit
 from obliviate.cache import cache_root
-from obliviate.data.scenario import evaluation_splits
+from obliviate.data.scenario import evaluation_splits, resolve_split
 from obliviate.errors import ObliviateError
+from obliviate.evaluate.overlap import dropped_warnings, without_overlap
 from obliviate.evaluate.suite import run_cost
 from obliviate.guard.guard import build_guard
 from obliviate.models.loader import remote_code_option
@@ -18,14 +19,18 @@ from obliviate.models.precision import check_precision
 from obliviate.options import (
     ATTACKS,
     AUDIT_SEED,
+    BASE_SECRET,
     BUDGET,
     EVAL_PRECISION,
+    NEIGHBORS,
     RELEARN_LR,
     RELEARN_PRECISION,
     RELEARN_STEPS,
     SPLIT,
     TRUST_REMOTE_CODE,
+    WORLD,
 )
+from obliviate.progress import warn
 from obliviate.report import write_report
 from obliviate.rundir import RunDir, sha256_path
 
@@ -42,6 +47,8 @@ def audit(
     forget: str | Path | None = None,
     retain: str | Path | None = None,
     holdout: str | Path | None = None,
+    neighbors: str | Path | None = NEIGHBORS.default,
+    world: str | Path | None = WORLD.default,
     attacks: str | list[str] = ATTACKS.default,
     budget: str = BUDGET.default,
     relearn_steps: int = RELEARN_STEPS.default,
@@ -51,6 +58,7 @@ def audit(
     max_per_split: int | None = None,
     precision: str = EVAL_PRECISION.default,
     guard: str | Path | None = None,
+    base_secret: bool = BASE_SECRET.default,
     overwrite: bool = False,
     use_cache: bool = True,
     trust_remote_code: bool = TRUST_REMOTE_CODE.default,
@@ -61,6 +69,11 @@ def audit(
     (leak rate per attack, false refusals on retain, neighbors and world, added latency).
     With ``use_cache``, the oracle's and target's results of an earlier audit with the
     same models, records, settings and code are reused (they do not depend on ``model``).
+    ``base_secret``: the model unlearning started from is not public, so the checkpoint
+    diff, which reads answers off it, counts toward ``worst_case``. ``neighbors`` and
+    ``world`` replace the benchmark's splits of those roles; the world questions that
+    overlap the forget set are dropped (``overlap``), and the rest are the tamper attack's
+    general data.
 
     Writes ``results.json`` (``attacks.<name>``: per variant and model the forget accuracy
     and probability before and after, ``recovery``, ``uplift_vs_oracle``; see
@@ -74,12 +87,18 @@ def audit(
         raise ObliviateError("--relearn-steps and --relearn-lr must be positive")
     names = resolve_attacks(attacks)
     started = time.perf_counter()
-    splits = evaluation_splits(bench, split, forget, retain, holdout, max_per_split)
+    split = resolve_split(bench, split) if bench is not None else split
+    own = {"neighbors": neighbors, "world": world}
+    splits = evaluation_splits(bench, split, forget, retain, holdout, max_per_split, **own)
+    splits, overlap = without_overlap(splits)
+    for line in dropped_warnings(overlap, splits):
+        warn(line)
     built = build_guard(guard, splits) if guard is not None else None
     context = AuditContext(
         forget=[r for r in splits["forget"] if not r.is_text],
         holdout=[r for r in splits.get("holdout", []) if not r.is_text],
         retain=[r for r in splits.get("retain", []) if not r.is_text],
+        general=[r for r in splits.get("world", []) if not r.is_text],
         budget=budget,
         target=target,
         seed=seed,
@@ -102,10 +121,12 @@ def audit(
         "command": "audit",
         **{role: models.get(role) for role in ("model", "oracle", "target")},
         "method": run_cost(model)["method"],
-        "split": split,
+        "split": Path(forget).name if forget is not None else split,  # the user's file
     }
-    document |= run_audit(models, context, names, built, cache=cache_root() if use_cache else None)
-    inputs = {"bench": bench, "forget": forget, "retain": retain, "holdout": holdout}
+    cache = cache_root() if use_cache else None
+    document |= run_audit(models, context, names, built, cache=cache, base_secret=base_secret)
+    document["overlap"] = overlap
+    inputs = {"bench": bench, "forget": forget, "retain": retain, "holdout": holdout} | own
     inputs = {k: v for k, v in inputs.items() if v is not None}
     settings = {
         "attacks": names,
@@ -118,6 +139,7 @@ def audit(
         "max_per_split": max_per_split,
         "precision": precision,
         "guard": None if guard is None else str(guard),
+        "base_secret": base_secret,
         "cache": use_cache,
     }
     config = {"command": "audit", "models": models, **settings}
@@ -127,6 +149,7 @@ def audit(
         "models": models,
         "inputs": {k: {"path": str(v), "sha256": sha256_path(v)} for k, v in inputs.items()},
         "records": {"forget": len(context.forget), "holdout": len(context.holdout)},
+        "overlap": overlap,
         "seed": seed,
         "timings": {"total_seconds": round(time.perf_counter() - started, 2)},
     }

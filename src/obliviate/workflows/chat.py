@@ -8,17 +8,20 @@ turns are dropped (then the prompt's start cut) so that prompt and answer fit th
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TextIO
 
 import torch
 
+from obliviate.data.scenario import evaluation_splits
 from obliviate.errors import ObliviateError
-from obliviate.guard.guard import Guard
+from obliviate.guard.guard import Guard, build_guard
 from obliviate.models.encoding import PLAIN_TEMPLATE, uses_chat_template
-from obliviate.models.loader import LoadedModel, context_tokens
-from obliviate.options import CHAT_NEW_TOKENS
-from obliviate.progress import warn
+from obliviate.models.loader import LoadedModel, context_tokens, load_model
+from obliviate.options import CHAT_NEW_TOKENS, SPLIT
+from obliviate.progress import say, warn
 
 #: The longest message read, in characters; the rest of a longer line is dropped.
 MAX_MESSAGE_CHARS = 16_000
@@ -109,3 +112,27 @@ class ChatSession:
             answer = self.guard.filter([message], [None], [answer])[0]
         self.turns.append({"user": message, "assistant": answer})
         return answer
+
+
+def open_chat(
+    model: str,
+    guard: str | Path | None = None,
+    bench: str | Path | None = None,
+    split: str = SPLIT.default,
+    forget: str | Path | None = None,
+    retain: str | Path | None = None,
+    max_new_tokens: int = CHAT_NEW_TOKENS.default,
+    trust_remote_code: bool = False,
+) -> ChatSession:
+    """A session with ``model``, behind the ``guard`` built for ``bench``'s forget split
+    (or the ``forget`` records), saying what it loads: the start takes a minute or more
+    on a large model or guard, and a silent prompt looks hung."""
+    started = time.perf_counter()
+    built = None
+    if guard is not None:
+        say(f"chat: building the guard {guard}")
+        built = build_guard(guard, evaluation_splits(bench, split, forget, retain, None))
+    say(f"chat: loading [bold]{model}[/bold]")
+    loaded = load_model(model, trust_remote_code=trust_remote_code)
+    say(f"chat: ready ({time.perf_counter() - started:.0f} s)")
+    return ChatSession(loaded, built, max_new_tokens)

