@@ -129,3 +129,17 @@ def test_demo_text_scenario_reports_muse_figures(tmp_path: Path, monkeypatch, ca
     assert results["reference"]["oracle"]["text"]["privleak"] == 0.0
     for model in (text, results["reference"]["target"]["text"]):
         assert 0.0 <= model["verbmem"] <= 1.0 and model["n"]["forget"] > 0
+
+
+def test_quick_demo_unlearns_a_known_topic_and_judges_it_against_the_model(tmp_path) -> None:
+    """``demo --quick``: the known benchmark, the topic unlearned from the model itself, a
+    verdict against the starting model, a report; no fine-tune."""
+    from obliviate import api
+
+    results = api.quick_demo(out=tmp_path / "quick", model="tiny", screen=False)
+    assert results["split"] == "forget" and results["topic"]
+    assert results["reference"]["target"]["model"] == "tiny"
+    assert results["verdict"]["against"] == "target"
+    assert set(results["splits"]) >= {"forget", "neighbors", "retain", "world"}
+    assert (tmp_path / "quick" / "report.html").is_file()
+    assert (tmp_path / "quick" / "unlearned" / "model" / "README.md").is_file()

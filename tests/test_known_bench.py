@@ -94,6 +94,12 @@ def test_topic_is_chosen_by_key_or_name(tmp_path: Path) -> None:
     assert by_key["topic"] == by_name["topic"] == last.name
     with pytest.raises(ObliviateError, match="unknown topic 'pluto'; choose one of"):
         make_known_benchmark(tmp_path / "c", None, "pluto")
+    first = known_topics()[0]
+    lost = {r.id for r in first.neighbors}
+    screened = {r.id: Screened(r.id not in lost, 0) for r in candidate_records()}
+    with pytest.raises(ObliviateError, match=f"no neighbors records: .* {first.key}'s"):
+        make_known_benchmark(tmp_path / "d", screened, first.key)
+    assert not (tmp_path / "d").exists()
 
 
 def test_screening_on_the_tiny_model_is_evaluation_answer_check(tmp_path: Path) -> None:

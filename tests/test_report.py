@@ -229,8 +229,18 @@ def chromium() -> str | None:
     chromium() is None, reason="needs the playwright package and Debian's chromium browser"
 )
 def test_report_renders_in_a_browser_without_errors(runs: list[Path], tmp_path: Path):
+    """Rendered by Chromium: no script error, every plot drawn, and the verdict first, a
+    banner per run above every table (issue 25)."""
+    import json
+
     from playwright.sync_api import sync_playwright
 
+    from obliviate.evaluate.verdict import verdict
+
+    for run in runs:  # the verdict as eval writes it
+        document = json.loads((run / "results.json").read_text())
+        document["verdict"] = verdict(document)
+        (run / "results.json").write_text(json.dumps(document))
     html_path, _ = write_report(runs, tmp_path / "report.html")
     errors: list[str] = []
     with sync_playwright() as p:
@@ -253,6 +263,16 @@ def test_report_renders_in_a_browser_without_errors(runs: list[Path], tmp_path: 
             widths = page.evaluate(
                 "Array.from(document.images).map(i => i.complete ? i.naturalWidth : 0)"
             )
+            headings = page.evaluate(
+                "Array.from(document.querySelectorAll('h2'), h => h.textContent)"
+            )
+            banners = page.evaluate(
+                "Array.from(document.querySelectorAll('.banner'),"
+                " b => [b.textContent, b.getBoundingClientRect().top])"
+            )
+            first_table = page.evaluate(
+                "document.querySelector('table').getBoundingClientRect().top"
+            )
             screenshot = tmp_path / "report.png"
             page.screenshot(path=str(screenshot), full_page=True)
         finally:
@@ -260,6 +280,9 @@ def test_report_renders_in_a_browser_without_errors(runs: list[Path], tmp_path: 
 
     assert len(widths) == 3
     assert all(width > 300 for width in widths), widths
+    assert headings[0] == "Verdict", headings
+    assert [text.split(":")[0] for text, _ in banners] == ["npo", "grad_diff", "simnpo"]
+    assert banners[0][1] < min(300, first_table)  # the first thing read, in the first screen
     assert errors == []
     assert screenshot.read_bytes().startswith(b"\x89PNG")
     assert screenshot.stat().st_size > 50_000

@@ -34,7 +34,7 @@ from obliviate.train.config import TrainConfig
 from obliviate.train.distributed import processes
 from obliviate.workflows.audit import audit
 from obliviate.workflows.behaviour import evaluate_behaviour
-from obliviate.workflows.demo import demo
+from obliviate.workflows.demo import demo, quick_demo
 from obliviate.workflows.evaluate import evaluate
 from obliviate.workflows.known import make_known_bench
 from obliviate.workflows.sequence import run_sequence as sequence
@@ -65,6 +65,7 @@ __all__ = [
     "finetune_cache_key",
     "make_known_bench",
     "processes",
+    "quick_demo",
     "resolve_data",
     "retain_split_for",
     "scenario_files",

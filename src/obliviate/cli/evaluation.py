@@ -293,12 +293,29 @@ def demo(
             "--text", help="The text scenario: target, oracle and unlearning on passages."
         ),
     ] = False,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick",
+            help="A few minutes instead of the whole story: unlearn a topic the model "
+            "already knows (bench make --kind known) and judge it against the model itself.",
+        ),
+    ] = False,
+    topic: Annotated[str | None, opt(o.KNOWN_TOPIC)] = o.KNOWN_TOPIC.default,
 ) -> None:
-    """Run the whole story: benchmark, target and oracle fine-tunes, unlearning, evaluation."""
+    """Run the whole story: benchmark, target and oracle fine-tunes, unlearning, evaluation
+    (--quick: a known topic unlearned from the model itself, in a few minutes)."""
+    if quick and text:
+        raise ObliviateError("--quick and --text do not combine; pick one")
     from obliviate import api
     from obliviate.report.terminal import results_table, verdict_banner
 
-    results = api.demo(out=out, model=model, method=method, seed=seed, people=people, text=text)
+    if quick:
+        results = api.quick_demo(out=out, model=model, method=method, topic=topic)
+    else:
+        results = api.demo(
+            out=out, model=model, method=method, seed=seed, people=people, text=text
+        )
     stdout.print(verdict_banner(results))
     stdout.print(results_table(results, main="unlearned"))
     stdout.print(f"report: [bold]{results['report']}[/bold]")

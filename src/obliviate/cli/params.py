@@ -40,7 +40,7 @@ GuardOpt = Annotated[
     typer.Option(
         metavar="COMPONENTS|FILE",
         help="Put the model behind a guard: prefix, input_filter, output_filter, icul "
-        "(comma-separated, or all) or a YAML file of guard settings (see the README).",
+        "(comma-separated, or all) or a YAML file of guard settings (see docs/guards.md).",
     ),
 ]
 OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Run directory to create.")]

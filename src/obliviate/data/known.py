@@ -191,12 +191,15 @@ def known_splits(
     neighbors = _kept(chosen.neighbors, screened)
     retain = [r for t in known_topics() if t.key != chosen.key for r in _kept(t.facts, screened)]
     holdout = [r for r in invented_facts() if screened is None or not screened[r.id].answered]
-    for name, records in (("neighbours", neighbors), ("retain", retain), ("holdout", holdout)):
+    empty = {
+        "neighbors": f"it answers none of {chosen.key}'s neighbours",
+        "retain": "it answers no fact of the other topics",
+        "holdout": "it answers every invented fact",
+    }
+    for name, records in (("neighbors", neighbors), ("retain", retain), ("holdout", holdout)):
         if not records:
             raise ObliviateError(
-                f"no {name} records: the model answers none of {chosen.key}'s neighbours, "
-                "none of the other topics' facts, or every invented fact; choose another "
-                "--topic or use --no-screen"
+                f"no {name} records: {empty[name]}; choose another --topic or use --no-screen"
             )
     splits = {
         "forget": forget,

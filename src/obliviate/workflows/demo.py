@@ -1,5 +1,6 @@
 """``obliviate demo``: the whole story on one model — benchmark, target and oracle
-fine-tunes, unlearning, evaluation — with the model's recipe (``obliviate/recipes``)."""
+fine-tunes, unlearning, evaluation — with the model's recipe (``obliviate/recipes``); with
+``--quick``, a topic the model already knows, unlearned and judged in a few minutes."""
 
 from __future__ import annotations
 
@@ -13,13 +14,24 @@ from obliviate.data.bench import make_benchmark
 from obliviate.data.loaders import load_records, save_records
 from obliviate.data.replay_questions import REPLAY_QUESTIONS
 from obliviate.data.scenario import bench_passages, bench_splits, scenario_files
+from obliviate.evaluate.overlap import dropped_warnings, without_overlap
 from obliviate.evaluate.suite import evaluate_models, results_document
-from obliviate.options import BASE_MODEL, DEMO_METHOD, DEMO_OUT, DEMO_SEED, PEOPLE, SPLIT
-from obliviate.progress import say
+from obliviate.options import (
+    BASE_MODEL,
+    DEMO_METHOD,
+    DEMO_OUT,
+    DEMO_SEED,
+    KNOWN_SCREEN,
+    KNOWN_TOPIC,
+    PEOPLE,
+    SPLIT,
+)
+from obliviate.progress import say, warn
 from obliviate.report import write_report
 from obliviate.rundir import RunDir, sha256_path
 from obliviate.train.config import TrainConfig
 from obliviate.train.recipes import load_recipe
+from obliviate.workflows.known import make_known_bench
 from obliviate.workflows.training import finetune, self_replay_records, unlearn
 
 
@@ -115,4 +127,61 @@ def demo(
     results["out"] = str(run.finish(results, config, manifest, report=write_report))
     results["report"] = str(Path(results["out"]) / "report.html")
     results["cached"] = {"target": target.cached, "oracle": oracle.cached}
+    return results
+
+
+def quick_demo(
+    out: str | Path = DEMO_OUT.default,
+    model: str = BASE_MODEL.default,
+    method: str = DEMO_METHOD.default,
+    topic: str | None = KNOWN_TOPIC.default,
+    screen: bool = KNOWN_SCREEN.default,
+) -> dict[str, Any]:
+    """Forgetting shown in a few minutes: no fine-tune, a topic the model already knows.
+
+    The known-knowledge benchmark (``bench make --kind known``: facts of one topic the
+    model answers, screened once and cached), the topic unlearned from the model itself
+    with the recipe of its base (published even where the run's own check finds it weak,
+    so the verdict can say so), then both evaluated side by side against the starting
+    model: the verdict, forget and paraphrase accuracy, neighbours, retain and general
+    questions. ``screen`` False keeps every candidate fact (a model that knows none, such
+    as the tests' tiny one). ``out`` is replaced by each run (atomically).
+    """
+    started = time.perf_counter()
+    run = RunDir(out, overwrite=True)
+    bench = run.path("bench")
+    say("[bold]1/3[/bold] benchmark: facts of one topic the model answers (screened, cached)")
+    known = make_known_bench(bench, topic=topic, model=model, screen=screen)
+    say(f"[bold]2/3[/bold] unlearn {known.document['topic']} from {model} with {method}")
+    unlearned = unlearn(
+        model,
+        bench / "forget.jsonl",
+        bench / "retain.jsonl",
+        method,
+        run.path("unlearned"),
+        allow_weak=True,
+    )
+    say("[bold]3/3[/bold] evaluate the unlearned model against the starting model")
+    splits, overlap = without_overlap(bench_splits(bench, known.document["split"]))
+    for line in dropped_warnings(overlap, splits):
+        warn(line)
+    evaluations = evaluate_models(
+        {"unlearned": unlearned.out, "target": model}, splits, cache=cache_root()
+    )
+    results = results_document(evaluations, main="unlearned", split=known.document["split"])
+    results |= {"base_model": model, "topic": known.document["topic"], "overlap": overlap}
+    config = {"command": "demo", "quick": True, "model": model, "method": method}
+    config["topic"] = known.document["topic"]
+    manifest = {
+        "command": "demo",
+        "quick": True,
+        "timings": {
+            "total_seconds": round(time.perf_counter() - started, 2),
+            "unlearn_seconds": round(unlearned.seconds, 2),
+            "eval_seconds": {k: round(v.eval_seconds, 2) for k, v in evaluations.items()},
+        },
+        "inputs": {"bench": sha256_path(bench)},
+    }
+    results["out"] = str(run.finish(results, config, manifest, report=write_report))
+    results["report"] = str(Path(results["out"]) / "report.html")
     return results

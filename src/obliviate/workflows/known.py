@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from obliviate.data.known import candidate_records, make_known_benchmark
+from obliviate.data.known import candidate_records, choose_topic, make_known_benchmark
 from obliviate.options import BASE_MODEL, KNOWN_SCREEN, KNOWN_TOPIC
 from obliviate.progress import progress_bar, say
 
@@ -37,6 +37,7 @@ def make_known_bench(
     """Screen the candidates on ``model`` (unless ``screen`` is False) and write the known
     benchmark of ``topic`` (default: the first topic with enough facts the model answers)
     to ``out``."""
+    choose_topic(None, topic)  # an unknown topic fails before the model loads
     screened = None
     if screen:
         from obliviate.evaluate.screening import questions_of, screen_records
