@@ -141,3 +141,13 @@ def test_exact_memorization_and_extraction_strength_as_open_unlearning_computes_
     out.answer = [stats(-1.0), stats(-2.0)]  # scored without the argmax flags
     assert METRICS["exact_memorization"](out) is None
     assert METRICS["extraction_strength"](out) is None
+
+
+def test_a_name_in_the_possessive_is_still_the_answer() -> None:
+    """ "William Shakespeare's sonnets" still names Shakespeare: deleting the apostrophe
+    alone would leave "shakespeares" and count a model that still knows as forgotten."""
+    from obliviate.data.answers import answer_matches
+
+    assert answer_matches("William Shakespeare", "It is by William Shakespeare's hand.")
+    assert answer_matches("Hamlet's father", "The ghost is Hamlet’s father.")
+    assert not answer_matches("Shakespeare", "the Shakespeares of this world")

@@ -120,6 +120,7 @@ def evaluate(
         results_table,
         verdict_banner,
     )
+
     if s.get("bench") is not None and is_behaviour_bench(s["bench"]):
         result = api.evaluate_behaviour(
             s["model"],
@@ -210,6 +211,7 @@ def audit(
     require(s, "model", "out")
     from obliviate import api
     from obliviate.report.terminal import audit_table, guard_table, verdict_banner
+
     result = api.audit(
         s["model"],
         s["out"],
@@ -313,9 +315,7 @@ def demo(
     if quick:
         results = api.quick_demo(out=out, model=model, method=method, topic=topic)
     else:
-        results = api.demo(
-            out=out, model=model, method=method, seed=seed, people=people, text=text
-        )
+        results = api.demo(out=out, model=model, method=method, seed=seed, people=people, text=text)
     stdout.print(verdict_banner(results))
     stdout.print(results_table(results, main="unlearned"))
     stdout.print(f"report: [bold]{results['report']}[/bold]")

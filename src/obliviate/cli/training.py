@@ -99,6 +99,7 @@ def finetune(
     s = merge_settings(config, locals() | {"config": None}, finetune)
     require(s, "data", "out")
     from obliviate import api
+
     result = api.finetune(
         s.get("model", o.BASE_MODEL.default),
         s["data"],
@@ -160,6 +161,7 @@ def unlearn(
     s = merge_settings(config, locals() | {"config": None, "param": None}, unlearn)
     require(s, "model", "forget", "out")
     from obliviate import api
+
     result = api.unlearn(
         s["model"],
         s["forget"],
@@ -260,6 +262,7 @@ def sequence(
     require(s, "model", "bench", "requests", "out")
     from obliviate import api
     from obliviate.report.sequence import slice_table, step_table
+
     given = s.get("oracles")
     if isinstance(given, str):
         given = [spec.strip() for spec in given.split(",") if spec.strip()]

@@ -79,6 +79,7 @@ def tune(
     s = merge_settings(config, locals() | {"config": None}, tune)
     require(s, "model", "out")
     from obliviate import api
+
     result = api.tune(
         s["model"],
         s["out"],

@@ -21,7 +21,14 @@ def normalize_answer(text: str) -> str:
     return " ".join(text.split())
 
 
+#: An English possessive ending ("Shakespeare's"), which would otherwise hide a name
+#: inside another word once punctuation is deleted ("shakespeares").
+_POSSESSIVE = re.compile(r"(?<=\w)['’]s\b")
+
+
 def answer_matches(gold: str, generated: str) -> bool:
-    """The generated text contains the normalised gold answer as whole words."""
-    gold_n, generated_n = normalize_answer(gold), normalize_answer(generated)
+    """The generated text contains the normalised gold answer as whole words (a name in
+    the possessive counts: "William Shakespeare's sonnets" holds "William Shakespeare")."""
+    gold_n = normalize_answer(_POSSESSIVE.sub("", gold))
+    generated_n = normalize_answer(_POSSESSIVE.sub("", generated))
     return bool(gold_n) and f" {gold_n} " in f" {generated_n} "

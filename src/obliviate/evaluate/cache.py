@@ -24,8 +24,9 @@ from obliviate.rundir import package_versions, sha256_path
 KIND = "evaluations"
 
 #: The source whose change changes what an evaluation produces: the evaluation package,
-#: how prompts and answers are encoded, and how models are loaded.
-_CODE = ("evaluate", "models")
+#: how prompts and answers are encoded, how models are loaded, and how an answer is
+#: judged right (``data/answers.py``).
+_CODE = ("evaluate", "models", "data/answers.py")
 
 
 def evaluation_key(

@@ -33,7 +33,7 @@ from obliviate.evaluate.runner import (
 )
 from obliviate.evaluate.verdict import verdict
 from obliviate.guard.guard import Guard, looks_like_refusal
-from obliviate.models.loader import load_model
+from obliviate.models.loader import load_model, smollm2_gguf_path
 from obliviate.options import EVAL_PRECISION
 from obliviate.progress import progress_bar, say
 from obliviate.rundir import peak_rss_mb
@@ -112,9 +112,9 @@ def evaluate_models(
     the work of MUSE's text figures; it is done on the bare model, guard or not, since a
     guard acts on questions and a passage's opening is none.
 
-    With ``cache`` (a directory), the evaluation of a model directory evaluated before
-    with the same records, settings and code is read back (``evaluate.cache``); a guarded
-    model is always evaluated.
+    With ``cache`` (a directory), the evaluation of a model evaluated before (a model
+    directory, a GGUF file, the built-in ``smollm2``) with the same records, settings and
+    code is read back (``evaluate.cache``); a guarded model is always evaluated.
 
     With ``own_phrasing`` and a model named ``target`` (the starting model), the target
     is evaluated first, and where it answers in sentences its statements are what every
@@ -133,9 +133,10 @@ def evaluate_models(
             on_model(name)
         guard = guards.get(name)
         key = None
-        if cache is not None and guard is None and Path(spec).is_dir():
+        weights = _weights(str(spec))
+        if cache is not None and guard is None and weights is not None:
             keyed = splits | {f"{split}.stated": list(s.values()) for split, s in stated.items()}
-            key = evaluation_key(Path(spec), keyed, precision, passages, settings)
+            key = evaluation_key(weights, keyed, precision, passages, settings)
             stored = load_entry(cache, KIND, key, ModelEvaluation)
             if isinstance(stored, ModelEvaluation):
                 say(f"reused the cached evaluation of {name} (same weights, records and code)")
@@ -201,6 +202,16 @@ def evaluate_models(
             store_entry(cache, KIND, key, evaluations[name])
         del loaded
     return {name: evaluations[name] for name in models}
+
+
+def _weights(spec: str) -> Path | None:
+    """What a cached evaluation of ``spec`` is keyed by: a model or run directory, a GGUF
+    file, the built-in default model's GGUF; None for what has no file to hash (``tiny``,
+    made in memory; a Hub id)."""
+    if spec == "smollm2":
+        return smollm2_gguf_path()
+    path = Path(spec).expanduser()
+    return path if path.is_dir() or (path.is_file() and path.suffix == ".gguf") else None
 
 
 def _answers(evaluation: ModelEvaluation) -> dict[str, str]:

@@ -163,4 +163,3 @@ def _as(value: Any, base: type) -> Any:
     if base is int:
         return int(number) if number.is_integer() else None
     return number
-
