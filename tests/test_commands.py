@@ -140,6 +140,7 @@ def test_quick_demo_unlearns_a_known_topic_and_judges_it_against_the_model(tmp_p
     assert results["split"] == "forget" and results["topic"]
     assert results["reference"]["target"]["model"] == "tiny"
     assert results["verdict"]["against"] == "target"
+    assert results["mia_applicable"] is False and results["mia"] is None  # invented holdout
     assert set(results["splits"]) >= {"forget", "neighbors", "retain", "world"}
     assert (tmp_path / "quick" / "report.html").is_file()
     assert (tmp_path / "quick" / "unlearned" / "model" / "README.md").is_file()

@@ -13,7 +13,12 @@ from obliviate.cache import cache_root
 from obliviate.data.bench import make_benchmark
 from obliviate.data.loaders import load_records, save_records
 from obliviate.data.replay_questions import REPLAY_QUESTIONS
-from obliviate.data.scenario import bench_passages, bench_splits, scenario_files
+from obliviate.data.scenario import (
+    bench_passages,
+    bench_splits,
+    mia_applicability,
+    scenario_files,
+)
 from obliviate.evaluate.overlap import dropped_warnings, without_overlap
 from obliviate.evaluate.suite import evaluate_models, results_document
 from obliviate.options import (
@@ -176,7 +181,12 @@ def quick_demo(
     evaluations = evaluate_models(
         {"unlearned": unlearned.out, "target": model}, splits, cache=cache_root()
     )
-    results = results_document(evaluations, main="unlearned", split=known.document["split"])
+    results = results_document(
+        evaluations,
+        main="unlearned",
+        split=known.document["split"],
+        mia_note=mia_applicability(bench),  # invented holdout facts: no membership inference
+    )
     results |= {"base_model": model, "topic": known.document["topic"], "overlap": overlap}
     config = {"command": "demo", "quick": True, "model": model, "method": method}
     config["topic"] = known.document["topic"]
