@@ -6,6 +6,7 @@ Every test runs offline, quietly, with its own cache directory.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -26,6 +27,18 @@ def bench_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("bench") / "bench"
     make_benchmark(out, seed=0, people=20)
     return out
+
+
+def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
+    """``obliviate ARGS`` in this process; its exit status."""
+    from obliviate.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["obliviate", *args])
+    try:
+        main()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
 
 
 def finetune_tiny(data: Path, out: Path) -> Path:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 from scipy import stats
 
 from obliviate import api
-from obliviate.cli import main
 from obliviate.data.loaders import load_records, save_records
 
 CONTRACT_SPLIT_METRICS = {"accuracy", "prob", "rouge_l", "truth_ratio"}
@@ -28,15 +27,6 @@ WORLD_FACTS = [
     {"question": "Where would you find the Eiffel Tower?", "answer": "Paris",
      "perturbed_answer": ["Berlin", "London", "Madrid"]},
 ]  # fmt: skip
-
-
-def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
-    monkeypatch.setattr(sys, "argv", ["obliviate", *args])
-    try:
-        main()
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def tofu_file(path: Path, rows: list[dict]) -> Path:

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 from obliviate.attacks.base import NotApplicable, group_records, split_groups
 from obliviate.attacks.clues import gold_chains
 from obliviate.attacks.in_context import contexts_for
-from obliviate.cli import main
 from obliviate.data.loaders import load_records, save_records
 from obliviate.data.records import Record
 from obliviate.data.scenario import (
@@ -60,15 +59,6 @@ def topic_facts(topics: dict[str, list[tuple[str, str]]] = TOPICS) -> list[Recor
         for k, (q, a) in enumerate(facts)
     ]
     return [record for _, record in sorted(rows, key=lambda row: row[0])]
-
-
-def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
-    monkeypatch.setattr(sys, "argv", ["obliviate", *args])
-    try:
-        main()
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 # -- groups ----------------------------------------------------------------------------------

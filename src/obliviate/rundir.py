@@ -186,7 +186,7 @@ class RunDir:
                 shutil.rmtree(old, ignore_errors=True)
                 self.out.rename(old)
             self.staging.rename(self.out)
-            fsync_dir(self.out.parent)
+            fsync_path(self.out.parent)
             shutil.rmtree(old, ignore_errors=True)
         self.release()
         return self.out
@@ -241,16 +241,8 @@ def _disown(out: Path, lock: FileLock) -> None:
     lock.release(force=True)
 
 
-def fsync_dir(path: Path) -> None:
-    """Make a directory's entries (a rename into it) durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_file(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Make a file's bytes, or a directory's entries (a rename into it), durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -263,8 +255,8 @@ def fsync_tree(root: Path) -> None:
     place: a power cut after the rename must not leave empty or half-written files)."""
     for directory, _, files in os.walk(root):
         for name in files:
-            fsync_file(Path(directory) / name)
-        fsync_dir(Path(directory))
+            fsync_path(Path(directory) / name)
+        fsync_path(Path(directory))
 
 
 #: How torch's zip writer reports a failed write (a full disk among the causes).

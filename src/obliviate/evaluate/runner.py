@@ -159,36 +159,41 @@ def run_model(
     on_progress: Callable[[int], None] | None = None,
     max_new_tokens: int = 24,
     precision: str = EVAL_PRECISION.default,
-    answers: dict[str, str] | None = None,
+    earlier: ModelOutputs | None = None,
 ) -> ModelOutputs:
     """One batched generation pass and one batched scoring pass over all the splits.
 
     ``precision`` is ``fp32`` (the default: figures comparable across machines), ``bf16``,
     ``fp16`` or ``auto`` (bf16 where the hardware has it, about 2× faster on such CPUs).
-    ``answers`` given (this model's greedy answers by question, from an earlier pass over
-    the same questions), only the scoring pass runs.
+    ``earlier`` (this model's outputs on part of the same work, such as the splits before
+    the starting model's statements were added) is kept: its answers are not generated
+    again and its answers' scores not computed again, only what it lacks.
     """
     if tokenizer_key(tokenizer) != prepared.tokenizer_key:
         raise ValueError("the splits were prepared with another tokenizer; prepare them again")
+    done = earlier or ModelOutputs(answers={}, stats={})
+    ask = [i for i, q in enumerate(prepared.questions) if q not in done.answers]
+    score = [i for i, pair in enumerate(prepared.pairs) if pair not in done.stats]
     with inference(model, precision):
-        if answers is None:
-            generated = generate_from_ids(
-                model, tokenizer, prepared.prompt_ids, max_new_tokens, on_batch=on_progress
-            )
-        else:
-            generated = [answers[q] for q in prepared.questions]
-            if on_progress:
-                on_progress(len(generated))
+        generated = generate_from_ids(
+            model,
+            tokenizer,
+            [prepared.prompt_ids[i] for i in ask],
+            max_new_tokens,
+            on_batch=on_progress,
+        )
         stats = score_encoded(
             model,
-            prepared.encoded,
-            [a for _, a in prepared.pairs],
+            [prepared.encoded[i] for i in score],
+            [prepared.pairs[i][1] for i in score],
             tokenizer.pad_token_id,
             on_batch=on_progress,
         )
+    answers = done.answers | {prepared.questions[i]: a for i, a in zip(ask, generated, strict=True)}
+    scored = done.stats | {prepared.pairs[i]: t for i, t in zip(score, stats, strict=True)}
     return ModelOutputs(
-        answers=dict(zip(prepared.questions, generated, strict=True)),
-        stats=dict(zip(prepared.pairs, stats, strict=True)),
+        answers={q: answers[q] for q in prepared.questions},
+        stats={pair: scored[pair] for pair in prepared.pairs},
     )
 
 

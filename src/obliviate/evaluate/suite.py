@@ -169,14 +169,14 @@ def evaluate_models(
             )
             if states and name == "target":
                 stated = stated_splits(splits, outputs.answers)
-                if stated:  # its statements scored too; the answers are those just made
+                if stated:  # only its statements are scored: the rest is in ``outputs``
                     work = prepared = prepare_splits(splits, loaded.tokenizer, stated=stated)
                     outputs = run_model(
                         loaded.model,
                         loaded.tokenizer,
                         work,
                         precision=precision,
-                        answers=outputs.answers,
+                        earlier=outputs,
                     )
             passage_outputs = None
             if text_work is not None:

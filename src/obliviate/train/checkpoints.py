@@ -31,7 +31,7 @@ import torch
 from accelerate.utils import broadcast_object_list
 
 from obliviate.errors import ObliviateError
-from obliviate.rundir import fsync_dir, writing
+from obliviate.rundir import fsync_path, writing
 from obliviate.train.zero import load_partitions
 
 CHECKPOINT_DIR = "checkpoints"
@@ -71,13 +71,13 @@ def save_checkpoint(
             handle.write(json.dumps({"step": step, "bytes": size}))
             handle.flush()
             os.fsync(handle.fileno())
-        fsync_dir(staging)
+        fsync_path(staging)
         if final.exists():  # moved aside, so the new one takes its name in one step
             aside = root / f".step-{step:06d}.old"
             shutil.rmtree(aside, ignore_errors=True)
             final.rename(aside)
         staging.rename(final)
-        fsync_dir(root)
+        fsync_path(root)
     for old in [*root.glob("step-*"), *root.glob(".step-*.old")]:
         if old != final:
             shutil.rmtree(old, ignore_errors=True)
