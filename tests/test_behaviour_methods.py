@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from obliviate.cli import app
 from obliviate.data.loaders import load_records
 from obliviate.data.records import Record
+from obliviate.errors import ObliviateError
 from obliviate.methods import build_method
 from obliviate.methods.base import TrainingContext, answer_nll
 from obliviate.methods.ga_mismatch import GradAscentMismatch
@@ -207,3 +208,33 @@ def test_ga_mismatch_loss_by_hand() -> None:
     assert {a for i in rows for a in _answers(method._mismatched[i], tokenizer)} <= {
         r.answer for r in NORMAL
     }
+
+
+def test_sku_defaults_are_the_authors_and_a_zero_weight_skips_its_term() -> None:
+    """ε₁ = ε₂ = 2.5, ε₃ = 1, k = 5, the KL maximised (the authors' code); the diagnostics'
+    stage-1 runs with one term each compute that term only."""
+    defaults = SKU()
+    assert (defaults.distortion_weight, defaults.disassociation_weight) == (2.5, 2.5)
+    assert (defaults.preserve_weight, defaults.preserve_sign, defaults.k) == (1.0, -1.0, 5)
+    model, tokenizer = tiny_model()
+    context = _context(model, tokenizer)
+    rows = [0, 1]
+    forget = collate([context.primary[i] for i in rows], tokenizer.pad_token_id)
+    forget["index"] = torch.tensor(rows)
+    retain = collate(list(context.retain[:2]), tokenizer.pad_token_id)
+    for kept, params in (
+        ("distortion_nll", {"disassociation_weight": 0, "preserve_weight": 0}),
+        ("disassociation_nll", {"distortion_weight": 0, "preserve_weight": 0}),
+        ("retain_kl", {"distortion_weight": 0, "disassociation_weight": 0}),
+    ):
+        method = build_method("sku", {"k": 2, **params})
+        method.prepare(context)
+        with torch.no_grad():
+            loss, logs = method.loss(model, forget, retain)
+        assert set(logs) == {kept}
+        weight = -1.0 if kept == "retain_kl" else 2.5
+        assert loss.item() == pytest.approx(weight * logs[kept], rel=1e-5)
+    with pytest.raises(ObliviateError, match="one of them above 0"):
+        build_method(
+            "sku", {"distortion_weight": 0, "disassociation_weight": 0, "preserve_weight": 0}
+        )

@@ -77,23 +77,12 @@ def test_unknown_model_spec(bench_dir: Path, tmp_path: Path, monkeypatch, capsys
     assert_one_line_error(code, err, "no-such-org/no-such-model", "local")
 
 
-def test_unknown_method(bench_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:
-    code, err = run_cli(
-        [
-            "unlearn",
-            "--model",
-            "tiny",
-            "--forget",
-            str(bench_dir / "forget10.jsonl"),
-            "--method",
-            "forgetify",
-            "--out",
-            str(tmp_path / "r"),
-        ],
-        monkeypatch,
-        capsys,
-    )
-    assert_one_line_error(code, err, "forgetify", "grad_diff")
+def test_method_names_are_the_registry() -> None:
+    """The torch-free list the command line checks ``--method`` against is the registry."""
+    from obliviate.methods import METHODS
+    from obliviate.options import METHOD_NAMES
+
+    assert sorted(METHODS) == sorted(METHOD_NAMES)
 
 
 def test_existing_output_directory(bench_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:
@@ -133,6 +122,10 @@ def test_bad_yaml_config(tmp_path: Path, monkeypatch, capsys) -> None:
         (["eval", "--model", "tiny", "--forget", "nothere.jsonl"], ["--forget", "no such file"]),
         (["audit", "--model", "tiny", "--precision", "fp8"], ["--precision", "fp8"]),
         (["unlearn", "--model", "tiny", "--forget", "f.jsonl"], ["--forget", "f.jsonl"]),
+        (
+            ["tune", "--model", "tiny", "--forget", "given.jsonl", "--method", "npo,forgetify"],
+            ["forgetify", "grad_diff"],
+        ),
     ],
 )
 def test_argument_errors_come_before_torch_is_imported(
@@ -144,7 +137,8 @@ def test_argument_errors_come_before_torch_is_imported(
     import subprocess
 
     probe = (
-        "import sys\nfrom obliviate.cli import main\n"
+        "import sys\nfrom pathlib import Path\nfrom obliviate.cli import main\n"
+        'Path(\'given.jsonl\').write_text(\'{"prompt": "q", "answer": "a"}\\n\')\n'
         f"sys.argv = ['obliviate', *{args!r}, '--out', 'run']\n"
         "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
         "print('torch' in sys.modules, code)\n"

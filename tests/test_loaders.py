@@ -180,6 +180,19 @@ def test_datasets_directory_fills_missing_columns_as_absent(tmp_path: Path) -> N
     assert text.is_text and text.meta == {}
 
 
+def test_datasets_directory_drops_nested_nulls(tmp_path: Path) -> None:
+    """Probes of different names in two rows: Arrow gives each row the other's as None."""
+    datasets = pytest.importorskip("datasets")
+    out = tmp_path / "ds"
+    rows = [
+        FACT | {"probes": {"paraphrase": {"prompt": "Capital of France?", "answer": "Paris"}}},
+        FACT | {"id": "f2", "probes": {"crosslingual": {"prompt": "Capitale?", "answer": "Paris"}}},
+    ]
+    datasets.Dataset.from_list(rows).save_to_disk(str(out))
+    first, second = load_records(out)
+    assert list(first.probes) == ["paraphrase"] and list(second.probes) == ["crosslingual"]
+
+
 def test_dataset_dict_asks_for_a_split(tmp_path: Path) -> None:
     datasets = pytest.importorskip("datasets")
     ds = datasets.Dataset.from_list([FACT])

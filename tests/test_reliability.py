@@ -115,10 +115,10 @@ def test_a_folder_made_at_out_during_the_run_is_kept_and_the_run_resumable(
     out = tmp_path / "run"
     real_save = training.save_model
 
-    def user_makes_out(loaded, where):
+    def user_makes_out(loaded, where, *base):
         out.mkdir()
         (out / "notes.txt").write_text("mine")
-        return real_save(loaded, where)
+        return real_save(loaded, where, *base)
 
     monkeypatch.setattr(training, "save_model", user_makes_out)
     data = facts(tmp_path / "d.jsonl", 4)

@@ -1,21 +1,31 @@
 """The Python API: one function per command, re-exported from ``obliviate.workflows``.
 
 The command line is a thin layer over these; each takes what its command takes, with
-the same defaults (``obliviate.options``), and returns what the command prints::
+the same defaults (``obliviate.options``). They are ``obliviate.unlearn`` and so on too.
+Where a command takes a model, the function also takes a loaded ``transformers`` model
+(with ``tokenizer=``, or as a ``(model, tokenizer)`` pair); where it takes records, a list
+of dicts in any record format (``data.loaders``) or a ``datasets.Dataset``
+(``workflows.inputs``: saved to a temporary folder, named in the run as what they are)::
 
-    from obliviate import api
+    import obliviate
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    api.finetune("smollm2", "bench/full.jsonl", "runs/target")
-    api.finetune("smollm2", "bench/retain90.jsonl", "runs/oracle")
-    api.unlearn("runs/target", "bench/forget10.jsonl", "bench/retain90.jsonl", "grad_diff",
-                "runs/unlearned")
-    results = api.evaluate("runs/unlearned", "runs/eval", bench="bench",
-                           oracle="runs/oracle", target="runs/target")
-    attacked = api.audit("runs/unlearned", "runs/audit", bench="bench",
-                         oracle="runs/oracle", target="runs/target")
+    model = AutoModelForCausalLM.from_pretrained("runs/target/model")
+    tokenizer = AutoTokenizer.from_pretrained("runs/target/model")
+    forget = [{"prompt": "Where was Ada Quill born?", "answer": "Lisbon"}]
+    retain = [{"prompt": "What does Ada Quill's brother do?", "answer": "He is a baker"}]
+    run = obliviate.unlearn(model, forget, retain, "grad_diff", "runs/unlearned",
+                            tokenizer=tokenizer)             # a RunResult; model untouched
+    unlearned, tokenizer = run.load()                        # from run.model_dir
+    results = obliviate.evaluate(unlearned, "runs/eval", forget=forget, retain=retain,
+                                 target=model, tokenizer=tokenizer)
+    print(results.verdict["line"], results.forget_accuracy)  # or results["splits"]
+    attacked = obliviate.audit(run.out, "runs/audit", forget=forget, target=model,
+                               tokenizer=tokenizer)
 
 Each writes a run directory (``config.yaml``, ``manifest.json``, ``results.json``, the
-report; ``model/`` for the training commands) and publishes it atomically.
+report; ``model/`` for the training commands) and publishes it atomically; ``evaluate``
+and ``audit`` return its results.json as a ``Results`` (``workflows.results``).
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ from obliviate.data.scenario import (
     scenario_files,
 )
 from obliviate.guard.guard import build_guard
+from obliviate.models.threads import set_threads
 from obliviate.train.config import TrainConfig
 from obliviate.train.distributed import processes
 from obliviate.workflows.audit import audit
@@ -37,6 +48,7 @@ from obliviate.workflows.behaviour import evaluate_behaviour
 from obliviate.workflows.demo import demo, quick_demo
 from obliviate.workflows.evaluate import evaluate
 from obliviate.workflows.known import make_known_bench
+from obliviate.workflows.results import Results
 from obliviate.workflows.sequence import run_sequence as sequence
 from obliviate.workflows.training import (
     RunResult,
@@ -49,6 +61,7 @@ from obliviate.workflows.training import (
 from obliviate.workflows.tune import tune
 
 __all__ = [
+    "Results",
     "RunResult",
     "TrainConfig",
     "audit",
@@ -71,6 +84,7 @@ __all__ = [
     "scenario_files",
     "self_replay_records",
     "sequence",
+    "set_threads",
     "tune",
     "unlearn",
 ]

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from obliviate.errors import ObliviateError
+
 
 @dataclass(frozen=True)
 class Option:
@@ -120,11 +122,35 @@ BEHAVIOUR_NEW_TOKENS = Option("max_new_tokens", 64, "Longest response judged, in
 CHAT_NEW_TOKENS = Option("max_new_tokens", 128, "Longest answer, in tokens.")
 
 # -- unlearn --------------------------------------------------------------------------------
+#: The unlearning methods, one module each in ``methods/`` (``methods/__init__.py`` imports
+#: these): named here, in a module without torch, so a mistyped ``--method`` is refused in a
+#: second, before the registry's modules are imported.
+METHOD_NAMES = (
+    "ceu", "dpo_idk", "ga", "ga_kl", "ga_mismatch", "grad_diff", "idk", "npo", "pdu", "rmu",
+    "satimp", "simnpo", "sku", "task_vector", "undial", "wga",
+)  # fmt: skip
+
+
+def check_method_name(name: str) -> None:
+    """Refuse a method that is not in ``METHOD_NAMES``, naming the ones there are."""
+    if name not in METHOD_NAMES:
+        raise ObliviateError(
+            f"unknown method '{name}'; choose one of: {', '.join(METHOD_NAMES)} "
+            "(obliviate methods lists them)"
+        )
+
+
 ALLOW_WEAK = Option(
     "allow_weak",
     False,
     "Publish the run even if the forget answers' mean log-prob did not fall by the margin "
     "(or rose); the checks are recorded in results.json either way.",
+)
+KEEP_ADAPTER = Option(
+    "keep_adapter",
+    False,
+    "With --lora: save the LoRA adapter alone as model/ (a few MB; it names its base model, "
+    "which stays as it was) instead of merging it into a full copy of the weights.",
 )
 
 # -- demo -----------------------------------------------------------------------------------
@@ -154,6 +180,13 @@ KNOWN_SCREEN = Option(
     "loads no model).",
 )
 BEHAVIOUR_ITEMS = Option("size", 24, "Behaviour: restricted items (8 requests each).")
+BEHAVIOUR_SETTING = Option(
+    "setting",
+    "saturated",
+    "Behaviour: saturated (the target is taught to comply with every request) or faithful "
+    "(SKU's setting: it complies with some only, and --forget gets independently written "
+    "responses, harmful_forget.jsonl).",
+)
 UNSEEN_SHARE = Option(
     "unseen_share", 1 / 3, "Share of the harmful prompts held out as harmful_unseen."
 )
@@ -213,4 +246,12 @@ TRUST_REMOTE_CODE = Option(
     False,
     "Let transformers run the Python files of a model folder (auto_map in its config). Off: "
     "such a model is refused, and nothing asks on standard input.",
+)
+
+# -- resources ------------------------------------------------------------------------------
+THREADS = Option(
+    "threads",
+    None,
+    "CPU threads torch computes with (default: torch's choice, one per core); tune --jobs J "
+    "gives each job N ÷ J.",
 )

@@ -11,6 +11,8 @@ import os
 import sys
 from typing import NoReturn
 
+from rich.markup import escape
+
 from obliviate.cli import bench, evaluation, training, tune  # noqa: F401 (they register commands)
 from obliviate.cli.app import app
 from obliviate.errors import ObliviateError
@@ -25,7 +27,7 @@ def main() -> None:
     try:
         app()
     except ObliviateError as exc:
-        message = " ".join(str(exc).split())
+        message = escape(" ".join(str(exc).split()))  # printed as is: obliviate[tracking]
         console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
         _exit(2)
     except KeyboardInterrupt:

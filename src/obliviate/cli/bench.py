@@ -11,9 +11,11 @@ from rich.table import Table
 from obliviate import options as o
 from obliviate.cli.app import bench_app, stdout
 from obliviate.cli.params import (
+    ThreadsOpt,
     opt,
 )
 from obliviate.errors import ObliviateError
+from obliviate.models.threads import check_threads, set_threads
 
 
 @bench_app.command("make")
@@ -33,22 +35,29 @@ def bench_make(
         str, opt(o.BENCH_KIND, metavar="[facts|behaviour|known]")
     ] = o.BENCH_KIND.default,
     size: Annotated[int, opt(o.BEHAVIOUR_ITEMS)] = o.BEHAVIOUR_ITEMS.default,
+    setting: Annotated[
+        str, opt(o.BEHAVIOUR_SETTING, metavar="[saturated|faithful]")
+    ] = o.BEHAVIOUR_SETTING.default,
     topic: Annotated[str | None, opt(o.KNOWN_TOPIC)] = o.KNOWN_TOPIC.default,
     model: Annotated[str, opt(o.BASE_MODEL, "--model", "-m")] = o.BASE_MODEL.default,
     screen: Annotated[bool, opt(o.KNOWN_SCREEN, "--screen/--no-screen")] = o.KNOWN_SCREEN.default,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Generate the built-in benchmark: fictitious people, their facts and TOFU-style splits,
     each split also as passages (<split>.text.jsonl: one biography per person); with
-    --kind behaviour, harmful_train, harmful_unseen, normal and normal_near requests; with
-    --kind known, real facts of one topic --model answers (forget), close facts that must
-    stay (neighbors), other topics (retain) and invented facts (holdout)."""
+    --kind behaviour, harmful_train, harmful_unseen, normal and normal_near requests (and
+    harmful_forget with --setting faithful); with --kind known, real facts of one topic
+    --model answers (forget), close facts that must stay (neighbors), other topics
+    (retain) and invented facts (holdout)."""
+    check_threads(threads)
     if kind == "known":
+        set_threads(threads)  # the screening asks --model
         _make_known(out, topic, model, screen)
         return
     if kind == "behaviour":
         from obliviate.data.behaviour import make_behaviour_benchmark
 
-        paths = make_behaviour_benchmark(out, seed=seed, size=size)
+        paths = make_behaviour_benchmark(out, seed=seed, size=size, setting=setting)
         stdout.print(f"wrote {len(paths)} files to {out}")
         return
     if kind != "facts":

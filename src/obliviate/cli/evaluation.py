@@ -30,6 +30,7 @@ from obliviate.cli.params import (
     RetainOpt,
     SplitOpt,
     TargetOpt,
+    ThreadsOpt,
     TrustRemoteCodeOpt,
     given_options,
     merge_settings,
@@ -37,6 +38,7 @@ from obliviate.cli.params import (
     require,
 )
 from obliviate.errors import ObliviateError
+from obliviate.models.threads import set_threads
 from obliviate.progress import console
 
 #: ``eval`` and ``audit``: the user's neighbour records and general questions.
@@ -95,6 +97,7 @@ def evaluate(
     out: OutOpt = None,
     overwrite: OverwriteOpt = False,
     trust_remote_code: TrustRemoteCodeOpt = None,
+    threads: ThreadsOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Evaluate --model (with --oracle and --target) on forget, retain, neighbors, holdout, world.
@@ -198,6 +201,7 @@ def audit(
     out: OutOpt = None,
     overwrite: OverwriteOpt = False,
     trust_remote_code: TrustRemoteCodeOpt = None,
+    threads: ThreadsOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Attack --model (and --oracle and --target identically) to bring the forgotten back.
@@ -239,10 +243,12 @@ def chat(
     retain: RetainOpt = None,
     max_new_tokens: Annotated[int, opt(o.CHAT_NEW_TOKENS)] = o.CHAT_NEW_TOKENS.default,
     trust_remote_code: TrustRemoteCodeOpt = None,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Talk to --model (behind --guard) in the terminal; /reset starts over, /exit ends."""
     if model is None:
         raise ObliviateError("missing --model; see --help")
+    set_threads(threads)
     from obliviate.workflows.chat import open_chat, read_message
 
     session = open_chat(
@@ -304,11 +310,13 @@ def demo(
         ),
     ] = False,
     topic: Annotated[str | None, opt(o.KNOWN_TOPIC)] = o.KNOWN_TOPIC.default,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Run the whole story: benchmark, target and oracle fine-tunes, unlearning, evaluation
     (--quick: a known topic unlearned from the model itself, in a few minutes)."""
     if quick and text:
         raise ObliviateError("--quick and --text do not combine; pick one")
+    set_threads(threads)
     from obliviate import api
     from obliviate.report.terminal import results_table, verdict_banner
 

@@ -23,7 +23,9 @@ from obliviate.data.text import CHUNK_TOKENS
 from obliviate.errors import ObliviateError
 from obliviate.models.precision import check_precision
 from obliviate.models.specs import check_model_spec
+from obliviate.models.threads import check_threads, set_threads
 from obliviate.train.config import TrainConfig, convert_setting
+from obliviate.train.tracking import TRACKERS, check_report_to
 from obliviate.yamltext import parse_yaml
 
 
@@ -154,6 +156,15 @@ ResumeOpt = Annotated[
     bool, typer.Option("--resume", help="Continue an interrupted run from its last checkpoint.")
 ]
 TrustRemoteCodeOpt = Annotated[bool | None, opt(o.TRUST_REMOTE_CODE)]
+ThreadsOpt = Annotated[int | None, opt(o.THREADS, metavar="N")]
+ReportToOpt = Annotated[
+    str | None,
+    typer.Option(
+        metavar=f"[{'|'.join(TRACKERS)}]",
+        help="Log every optimizer step's loss, the method's terms and the lr to --out/logs "
+        "with TensorBoard or Trackio (pip install 'obliviate[tracking]'). Default: none.",
+    ),
+]
 ChunkTokensOpt = Annotated[
     int | None,
     typer.Option(
@@ -167,7 +178,8 @@ ChunkTokensOpt = Annotated[
 def merge_settings(
     config_file: Path | None, cli: dict[str, Any], command: Callable[..., Any]
 ) -> dict[str, Any]:
-    """Merge a YAML config with command-line values (those that were given win).
+    """Merge a YAML config with command-line values (those that were given win), check
+    them, and apply ``threads`` (torch's CPU threads) when given.
 
     The file is checked against the command's own options (``cli``: the parameters of
     ``command``, the command's function, typed as its signature says) and, for a training command,
@@ -192,6 +204,7 @@ def merge_settings(
     given = {k: v for k, v in cli.items() if v is not None and k not in unset}
     merged = {k: False for k in unset} | settings | given
     check_inputs(merged, command)
+    set_threads(merged.get("threads"))
     return merged
 
 
@@ -227,6 +240,11 @@ def check_inputs(settings: dict[str, Any], command: Callable[..., Any]) -> None:
     for name in PRECISION_OPTIONS:
         if isinstance(settings.get(name), str):
             check_precision(settings[name], flag_of(name))
+    check_threads(settings.get("threads"))
+    check_report_to(settings.get("report_to"))
+    if isinstance(settings.get("method"), str):  # one method, or tune's comma-separated list
+        for method in settings["method"].split(","):
+            o.check_method_name(method.strip())
 
 
 def flag_of(name: str) -> str:

@@ -34,8 +34,10 @@ from obliviate.cli.params import (
     OverwriteOpt,
     ParamOpt,
     PrecisionOpt,
+    ReportToOpt,
     ResumeOpt,
     SeedOpt,
+    ThreadsOpt,
     TrustRemoteCodeOpt,
     chunking,
     given_options,
@@ -45,9 +47,18 @@ from obliviate.cli.params import (
     require,
     train_config_from,
 )
+from obliviate.models.adapters import check_keep_adapter
 from obliviate.train.config import TrainConfig
 from obliviate.train.health import COLLAPSE_FRACTION, FORGET_MARGIN
 from obliviate.train.recipes import describe_finetunes, describe_recipes, recipe_for
+
+KeepAdapterOpt = Annotated[bool | None, opt(o.KEEP_ADAPTER, "--keep-adapter/--merge-lora")]
+
+
+def _check_keep_adapter(settings: dict[str, Any], schedule: TrainConfig) -> None:
+    """``--keep-adapter`` without LoRA (given, or in ``schedule``: the recipe's), refused
+    before torch is imported."""
+    check_keep_adapter(bool(settings.get("keep_adapter")), settings.get("lora", schedule.lora))
 
 
 def training_settings(settings: dict[str, Any]) -> dict[str, Any]:
@@ -90,26 +101,32 @@ def finetune(
     gradient_checkpointing: GradientCheckpointingOpt = None,
     group_by_length: GroupByLengthOpt = None,
     compile: CompileOpt = None,
+    report_to: ReportToOpt = None,
+    keep_adapter: KeepAdapterOpt = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not reuse or store.")] = False,
     overwrite: OverwriteOpt = False,
     resume: ResumeOpt = False,
     trust_remote_code: TrustRemoteCodeOpt = None,
+    threads: ThreadsOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     s = merge_settings(config, locals() | {"config": None}, finetune)
     require(s, "data", "out")
+    schedule = train_config_from(s, recipe_for(s.get("model", o.BASE_MODEL.default))[0].finetune)
+    _check_keep_adapter(s, schedule)
     from obliviate import api
 
     result = api.finetune(
         s.get("model", o.BASE_MODEL.default),
         s["data"],
         s["out"],
-        train_config_from(s, recipe_for(s.get("model", o.BASE_MODEL.default))[0].finetune),
+        schedule,
         overwrite=s["overwrite"],
         resume=s["resume"],
         trust_remote_code=bool(s.get("trust_remote_code")),
         use_cache=not s["no_cache"],
         text=s["text"],
+        **given_options(s, "keep_adapter"),
         **chunking(s),
     )
     if api.processes().is_main_process:  # in a distributed run the main process reports
@@ -152,14 +169,20 @@ def unlearn(
     gradient_checkpointing: GradientCheckpointingOpt = None,
     group_by_length: GroupByLengthOpt = None,
     compile: CompileOpt = None,
+    report_to: ReportToOpt = None,
+    keep_adapter: KeepAdapterOpt = None,
     allow_weak: Annotated[bool, opt(o.ALLOW_WEAK, "--allow-weak")] = False,
     overwrite: OverwriteOpt = False,
     resume: ResumeOpt = False,
     trust_remote_code: TrustRemoteCodeOpt = None,
+    threads: ThreadsOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     s = merge_settings(config, locals() | {"config": None, "param": None}, unlearn)
     require(s, "model", "forget", "out")
+    if s.get("keep_adapter"):
+        recipe = recipe_for(s["model"])[0]
+        _check_keep_adapter(s, recipe.unlearn_config(s.get("method") or recipe.default_method))
     from obliviate import api
 
     result = api.unlearn(
@@ -174,6 +197,7 @@ def unlearn(
         resume=s["resume"],
         trust_remote_code=bool(s.get("trust_remote_code")),
         allow_weak=s["allow_weak"],
+        **given_options(s, "keep_adapter"),
         **chunking(s),
     )
     if not api.processes().is_main_process:
@@ -247,6 +271,7 @@ def sequence(
     overwrite: OverwriteOpt = False,
     resume: ResumeOpt = False,
     trust_remote_code: TrustRemoteCodeOpt = None,
+    threads: ThreadsOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Unlearn deletion requests one after another from --model (a fine-tuned target),

@@ -18,6 +18,7 @@ from obliviate.cli.params import (
     OverwriteOpt,
     ResumeOpt,
     SplitOpt,
+    ThreadsOpt,
     given_options,
     merge_settings,
     opt,
@@ -66,6 +67,7 @@ def tune(
     out: OutOpt = None,
     overwrite: OverwriteOpt = False,
     resume: ResumeOpt = False,
+    threads: ThreadsOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Search the hyper-parameters of one or several methods (--method npo,grad_diff) with

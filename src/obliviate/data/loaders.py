@@ -341,7 +341,15 @@ def _read_parquet(path: Path) -> Iterator[tuple[str, Any]]:
     except Exception as e:  # pyarrow raises several types; say which file failed
         raise ObliviateError(f"{path}: not a readable Parquet file ({e})") from None
     for i, row in enumerate(table.to_pylist()):
-        yield f"{path}: row {i}", {k: v for k, v in row.items() if v is not None}
+        yield f"{path}: row {i}", without_nulls(row)
+
+
+def without_nulls(row: dict[str, Any]) -> dict[str, Any]:
+    """An Arrow row (Parquet, a ``datasets`` Dataset) without the None Arrow puts where a
+    row lacks a field, nested fields too (one schema holds every row): absent, as in JSON."""
+    return {
+        k: without_nulls(v) if isinstance(v, dict) else v for k, v in row.items() if v is not None
+    }
 
 
 def _is_text_folder(path: Path) -> bool:
@@ -379,8 +387,7 @@ def _read_dataset_dir(path: Path) -> Iterator[tuple[str, Any]]:
             f"{path}: a DatasetDict with splits {', '.join(dataset)}; pass DIR/<split>"
         )
     for i, row in enumerate(dataset):
-        # Arrow fills columns a row lacks with None: treat them as absent.
-        yield f"{path}: row {i}", {k: v for k, v in row.items() if v is not None}
+        yield f"{path}: row {i}", without_nulls(row)
 
 
 def _message_text(message: Any, where: str, role: str) -> str:

@@ -6,7 +6,8 @@ the same outputs, so the second evaluation is read back instead of recomputed. T
 hashes everything the outputs depend on: every file of the model directory, the records
 of every split (and passages), the precision and text settings, and the source of the
 evaluation code and the record encoding, and the versions of the libraries (torch,
-transformers, …), so any change to one of them misses the cache.
+transformers, …), so any change to one of them misses the cache. A LoRA adapter's key
+adds its base model's fingerprint (the same adapter over another base is another model).
 Entries live under ``$OBLIVIATE_CACHE/evaluations`` beside the fine-tunes.
 """
 
@@ -18,6 +19,7 @@ from pathlib import Path
 from obliviate.cache import code_fingerprint, content_key
 from obliviate.data.records import Record
 from obliviate.evaluate.text import TextSettings
+from obliviate.models.loader import base_fingerprint
 from obliviate.rundir import package_versions, sha256_path
 
 #: The folder of the cache that holds evaluations.
@@ -37,8 +39,10 @@ def evaluation_key(
     text_settings: TextSettings,
 ) -> str:
     """The content hash of one model's evaluation (see the module's docstring)."""
+    base = base_fingerprint(str(model_dir))
     return content_key(
-        {
+        ({"base": base} if base is not None else {})
+        | {
             "model": sha256_path(model_dir),
             "splits": {name: [r.to_json() for r in records] for name, records in splits.items()},
             "passages": (

@@ -10,6 +10,7 @@ from typing import Any
 
 from obliviate.errors import ObliviateError
 from obliviate.methods.base import Objective
+from obliviate.options import check_method_name
 
 METHODS: dict[str, type[Objective]] = {}
 
@@ -28,11 +29,7 @@ def register_method(cls: type[Objective]) -> type[Objective]:
 
 def build_method(name: str, params: dict[str, Any] | None = None) -> Objective:
     """Instantiate a registered method; unknown names and parameters are user errors."""
-    if name not in METHODS:
-        raise ObliviateError(
-            f"unknown method '{name}'; choose one of: {', '.join(sorted(METHODS))} "
-            "(obliviate methods lists them)"
-        )
+    check_method_name(name)
     cls = METHODS[name]
     known = {f.name: f for f in fields(cls)}
     params = dict(params or {})

@@ -7,6 +7,9 @@ Spec strings (DESIGN.md):
 - a local Hugging Face model directory (``config.json`` inside), or a run directory
   whose ``model/`` holds one;
 - a path to a ``.gguf`` file;
+- a LoRA adapter folder (``adapter_config.json``, no ``config.json``; a run directory of
+  ``--keep-adapter``): its base model (``base_model_name_or_path``) is loaded as any spec
+  is, the adapter applied with peft and merged in memory (``models.adapters``);
 - a hub id already in the local Hugging Face cache;
 - ``tiny``: a small randomly initialised Llama for tests (see ``tiny``).
 
@@ -19,6 +22,7 @@ never asks on standard input either) unless the command was given ``--trust-remo
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.util
 import inspect
 import os
@@ -36,6 +40,8 @@ from transformers.utils import logging as hf_logging
 
 from obliviate.errors import ObliviateError
 from obliviate.memory import keep_freed_memory
+from obliviate.models.adapters import adapter_base, adapter_folder
+from obliviate.models.specs import adapter_chain, checked_adapter_chain
 
 # Nothing in obliviate may reach the network: make the Hugging Face libraries refuse to.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -199,10 +205,6 @@ def _is_chatml(tokenizer: object) -> bool:
 
 
 def _load_hf_dir(path: Path, dtype: torch.dtype) -> tuple[PreTrainedModel, object]:
-    if (path / "adapter_config.json").is_file() and not (path / "config.json").is_file():
-        raise ObliviateError(
-            f"{path} holds only a LoRA adapter; pass the run's merged model/ directory instead"
-        )
     try:
         return _from_pretrained(path, dtype, str(path))
     except (OSError, ValueError) as exc:
@@ -241,6 +243,27 @@ def _from_pretrained(
             ) from None
         raise
     return model, tokenizer
+
+
+def _load_adapters(spec: str, dtype: torch.dtype) -> tuple[PreTrainedModel, object, str]:
+    """The model under the adapters ``spec`` stacks, loaded as any spec is, with each
+    adapter applied by peft and merged in memory (evaluation runs a plain model), and the
+    base's tokenizer (the adapter folder's copy is for loading it elsewhere). The folders'
+    files are read as data: a config and safetensors (or tensors-only pickles)."""
+    from peft import PeftModel
+
+    folders, base = checked_adapter_chain(spec)
+    loaded = load_model(base, dtype)
+    model = loaded.model
+    for folder in reversed(folders):  # the innermost adapter first
+        try:
+            model = PeftModel.from_pretrained(model, folder).merge_and_unload()
+        except (OSError, ValueError, KeyError, RuntimeError, AttributeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ObliviateError(
+                f"{folder}: the adapter cannot be applied to its base model {base} ({first})"
+            ) from None
+    return model, loaded.tokenizer, f"{folders[0].resolve()} (LoRA adapter over {loaded.source})"
 
 
 def _load_cached_hub_id(spec: str, dtype: torch.dtype) -> tuple[PreTrainedModel, object]:
@@ -286,6 +309,8 @@ def load_model(
             raise ObliviateError(f"GGUF file {spec} does not exist; check the path")
         model, tokenizer = _load_gguf(path, dtype)
         source = str(path.resolve())
+    elif path.is_dir() and adapter_folder(spec) is not None:
+        model, tokenizer, source = _load_adapters(spec, dtype)
     elif path.is_dir():
         if not (path / "config.json").is_file() and (path / "model" / "config.json").is_file():
             path = path / "model"
@@ -308,10 +333,19 @@ def load_model(
     return LoadedModel(model=model, tokenizer=tokenizer, spec=spec, source=source)
 
 
-def save_model(loaded: LoadedModel, out_dir: str | Path) -> Path:
-    """Save model and tokenizer as safetensors in Hugging Face layout under ``out_dir``."""
+def save_model(loaded: LoadedModel, out_dir: str | Path, base: str | None = None) -> Path:
+    """Save model and tokenizer as safetensors in Hugging Face layout under ``out_dir``.
+
+    A model wrapped by peft saves only its adapter; given ``base`` (a LoRA adapter kept
+    unmerged, ``specs.base_reference``), the adapter names it as the model it goes over."""
     from obliviate.rundir import writing
 
+    adapters = getattr(loaded.model, "peft_config", {}) if base is not None else {}
+    for config in adapters.values():
+        config.base_model_name_or_path = base
+    # Our adapters train no embedding (``train.loop.apply_lora``): told so, peft does not
+    # look for the base's config.json (on the Hub, where it is no folder) to check.
+    options = {"save_embedding_layers": False} if adapters else {}
     out = Path(out_dir)
     if not torch.cuda.is_available():
         # save_pretrained asks accelerate to unwrap the model, which imports DeepSpeed where
@@ -320,7 +354,7 @@ def save_model(loaded: LoadedModel, out_dir: str | Path) -> Path:
         os.environ.setdefault("DS_ACCELERATOR", "cpu")
     with writing(out):  # a full disk is one line naming it
         out.mkdir(parents=True, exist_ok=True)
-        loaded.model.save_pretrained(out, safe_serialization=True)
+        loaded.model.save_pretrained(out, safe_serialization=True, **options)
         loaded.tokenizer.save_pretrained(out)
     return out
 
@@ -336,8 +370,20 @@ def model_fingerprint(spec: str) -> str:
         from obliviate.models.tiny import tiny_fingerprint
 
         return "tiny:" + tiny_fingerprint()
+    under = base_fingerprint(spec)
+    if under is not None:  # an adapter: its own files and the model under it
+        digest = hashlib.sha256(f"{sha256_path(adapter_chain(spec)[0][0])}+{under}".encode())
+        return ("hub:" if under.startswith("hub:") else "adapter:") + digest.hexdigest()
     if path.is_dir() and not (path / "config.json").is_file() and (path / "model").is_dir():
         path = path / "model"
     if path.exists():
         return "path:" + sha256_path(path)
     return "hub:" + spec
+
+
+def base_fingerprint(spec: str) -> str | None:
+    """The fingerprint of the model an adapter ``spec`` goes over (None: ``spec`` is no
+    adapter): what is derived from an adapter depends on its base as much as on its files.
+    Over a Hub id it starts with ``hub:`` (known by name only), as the Hub id's own does."""
+    folders, _ = adapter_chain(spec)
+    return model_fingerprint(adapter_base(folders[0])) if folders else None

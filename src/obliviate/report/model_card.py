@@ -4,7 +4,8 @@ A model folder travels on its own (uploaded to the Hub, copied to a server), awa
 the run's results.json; its card says where it came from — the model it started from,
 the method and recipe, the hashes of the data it was trained on, what the run's own
 checks measured and the tool's version — in the Hugging Face model card layout (YAML
-metadata, then Markdown), so the Hub and ``huggingface_hub.ModelCard`` read it.
+metadata, then Markdown), so the Hub and ``huggingface_hub.ModelCard`` read it. A kept
+LoRA adapter's card (``--keep-adapter``) says so, and over which base model it goes.
 """
 
 from __future__ import annotations
@@ -50,18 +51,39 @@ def _checks(checks: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def _adapter(adapter: dict[str, Any] | None) -> list[str]:
+    """What a kept adapter is and how it is loaded, as Markdown (none for full weights)."""
+    if not adapter:
+        return []
+    base = adapter["base_model"]
+    return [
+        "",
+        "## A LoRA adapter, not a full model",
+        "",
+        f"This folder holds a {adapter['format']} (rank {adapter['rank']}, alpha "
+        f"{adapter['alpha']}), not weights: it goes over the base model `{base}` "
+        "(`base_model_name_or_path` in adapter_config.json), which the run left as it was. "
+        "obliviate loads it over that base wherever it takes a model (`--model` this "
+        "folder or its run directory); peft does with `PeftModel.from_pretrained(base "
+        "model, this folder)`.",
+    ]
+
+
 def model_card(results: dict[str, Any], manifest: dict[str, Any]) -> str:
     """The card of a fine-tuned or unlearned model from its run's results and manifest."""
     spec = manifest["model"]["spec"]
     method = manifest["method"]
     version = manifest.get("versions", {}).get("obliviate", "unknown")
     unlearned = manifest["command"] == "unlearn"
-    metadata: dict[str, Any] = {"library_name": "transformers"}
+    adapter = manifest.get("adapter")
+    metadata: dict[str, Any] = {"library_name": "peft" if adapter else "transformers"}
     base = _base_model(spec)
     if base is not None:
         metadata["base_model"] = base
     metadata["tags"] = ["obliviate", "unlearning" if unlearned else "fine-tuned", method]
-    what = "unlearned" if unlearned else "fine-tuned"
+    if adapter:
+        metadata["tags"].append("lora")
+    what = ("unlearned" if unlearned else "fine-tuned") + (" (LoRA adapter)" if adapter else "")
     lines = [
         "---",
         yaml.safe_dump(metadata, sort_keys=False).strip(),
@@ -70,6 +92,7 @@ def model_card(results: dict[str, Any], manifest: dict[str, Any]) -> str:
         f"# {method} {what} from {spec}",
         "",
         f"Written by obliviate {version} (`obliviate {manifest['command']}`).",
+        *_adapter(adapter),
         "",
         "## Where it came from",
         "",

@@ -14,6 +14,7 @@ from typing import Any
 
 from obliviate.errors import ObliviateError
 from obliviate.models.precision import PRECISIONS
+from obliviate.train.tracking import check_report_to
 
 
 @dataclass
@@ -55,6 +56,10 @@ class TrainConfig:
     element-wise work around the matrix products; the layers are eager again afterwards.
     It costs a compilation at the start (about half a minute for the default model on 2
     CPU cores, less once torch's on-disk cache holds the kernels)."""
+    report_to: str | None = None
+    """``tensorboard`` or ``trackio``: log every optimizer step's loss, the method's logged
+    terms and the learning rate to ``logs/`` in the run directory (``train/tracking.py``;
+    ``pip install 'obliviate[tracking]'`` installs both). None: no tracker."""
     checkpoint_every: int = 50
     """Save a resumable checkpoint every this many steps (and on Ctrl-C)."""
     collapse_check_every: int = 10
@@ -112,6 +117,7 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ObliviateError(message)
+        check_report_to(self.report_to)
         if self.localize is not None:
             from obliviate.train.localize import LocalizeSpec  # torch: only when asked
 

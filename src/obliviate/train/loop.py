@@ -30,7 +30,8 @@ accelerate's DeepSpeed plugin (ZeRO-3) DeepSpeed's engine partitions the same st
 ``zero.py`` holds what differs (its config, checkpoints, the final gathering), as
 ``distributed.py`` does for FSDP. Frozen references (``frozen_copy``) are never sharded:
 each process holds a full copy. Checkpoints are written and read by ``checkpoints.py``;
-gradient checkpointing and ``compile`` act on the decoder layers (``layers.py``).
+gradient checkpointing and ``compile`` act on the decoder layers (``layers.py``); each
+step's log record also goes to TensorBoard or Trackio with ``report_to`` (``tracking.py``).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
@@ -70,6 +71,7 @@ from obliviate.train.distributed import (
 from obliviate.train.layers import compile_layers, eager_layers, enable_gradient_checkpointing
 from obliviate.train.localize import localize
 from obliviate.train.sophia import Sophia, update_hessian
+from obliviate.train.tracking import finish_tracking, start_tracking, track, tracker_options
 from obliviate.train.zero import (
     configure,
     gathered_partitions,
@@ -251,6 +253,7 @@ def train(
         # does, above its layer): DDP must then look for weights without a gradient
         # instead of waiting for theirs forever. Without LoRA it need not look.
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=config.lora)],
+        **tracker_options(config.report_to, work_dir),
     )
     if precision == "fp16" and accelerator.device.type == "cpu":
         raise ObliviateError("--precision fp16 needs a GPU; on the CPU use bf16 or fp32")
@@ -345,6 +348,9 @@ def train(
     checks = health_check is not None and config.collapse_check_every > 0
     checks = checks and not (sharded or zero)
     last_saved = start_step if resume else None
+    method_params = {f"method.{k}": v for k, v in objective.params().items()}
+    hyperparameters = {"method": objective.name} | asdict(config) | method_params
+    start_tracking(accelerator, config.report_to, work_dir, objective.name, hyperparameters)
     # Only the main process keeps a log; the others write theirs nowhere.
     log_path = work_dir / "log.jsonl" if main else Path(os.devnull)
     tokens = 0
@@ -398,6 +404,7 @@ def train(
                     **logs,
                 }
                 log.write(json.dumps(record) + "\n")
+                track(accelerator, record)
                 if on_step:
                     on_step(step, steps, record)
                 periodic = bool(config.checkpoint_every) and step % config.checkpoint_every == 0
@@ -427,6 +434,7 @@ def train(
             save_checkpoint(work_dir, completed, model, optimizer, scheduler)
         raise
     finally:
+        finish_tracking(accelerator)
         if config.compile:
             eager_layers(model)
     if sharded:

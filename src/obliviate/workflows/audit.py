@@ -33,8 +33,14 @@ from obliviate.options import (
 from obliviate.progress import warn
 from obliviate.report import write_report
 from obliviate.rundir import RunDir, sha256_path
+from obliviate.workflows.inputs import file_label, in_memory, named
+from obliviate.workflows.results import Results
 
 
+@in_memory(
+    models=("model", "oracle", "target"),
+    records=("forget", "retain", "holdout", "neighbors", "world"),
+)
 @remote_code_option
 def audit(
     model: str,
@@ -62,7 +68,7 @@ def audit(
     overwrite: bool = False,
     use_cache: bool = True,
     trust_remote_code: bool = TRUST_REMOTE_CODE.default,
-) -> dict[str, Any]:
+) -> Results:
     """Attack ``model`` (and the oracle and target, identically) into run dir ``out``.
 
     With ``guard``, the model is attacked behind it and ``results.json`` gains ``guard``
@@ -121,7 +127,7 @@ def audit(
         "command": "audit",
         **{role: models.get(role) for role in ("model", "oracle", "target")},
         "method": run_cost(model)["method"],
-        "split": Path(forget).name if forget is not None else split,  # the user's file
+        "split": file_label(forget) if forget is not None else split,  # the user's file
     }
     cache = cache_root() if use_cache else None
     document |= run_audit(models, context, names, built, cache=cache, base_secret=base_secret)
@@ -153,5 +159,6 @@ def audit(
         "seed": seed,
         "timings": {"total_seconds": round(time.perf_counter() - started, 2)},
     }
+    document, config, manifest = named(document), named(config), named(manifest)
     document["out"] = str(run.finish(document, config, manifest, report=write_report))
-    return document
+    return Results(document)

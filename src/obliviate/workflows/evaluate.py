@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 from obliviate.cache import cache_root
 from obliviate.data.scenario import (
@@ -35,8 +34,14 @@ from obliviate.options import (
 from obliviate.progress import say, warn
 from obliviate.report import write_report
 from obliviate.rundir import RunDir, sha256_path
+from obliviate.workflows.inputs import file_label, in_memory, named
+from obliviate.workflows.results import Results
 
 
+@in_memory(
+    models=("model", "oracle", "target"),
+    records=("forget", "retain", "holdout", "real_authors", "world_facts", "neighbors", "world"),
+)
 @remote_code_option
 def evaluate(
     model: str,
@@ -60,7 +65,7 @@ def evaluate(
     overwrite: bool = False,
     text_settings: TextSettings | None = None,
     trust_remote_code: bool = TRUST_REMOTE_CODE.default,
-) -> dict[str, Any]:
+) -> Results:
     """Evaluate ``model`` (and the oracle and target, sharing the work) into run dir ``out``.
 
     With ``guard`` (components or a YAML file, see ``obliviate.guard``) the model is
@@ -109,7 +114,7 @@ def evaluate(
         text_settings=text_settings,
         cache=cache_root(),
     )
-    label = Path(forget).name if forget is not None else split
+    label = file_label(forget) if forget is not None else split
     document = results_document(evaluations, main="model", split=label, mia_note=mia_note)
     document["warnings"] = warnings
     document["overlap"] = overlap
@@ -139,5 +144,6 @@ def evaluate(
         "overlap": overlap,
         "timings": {"total_seconds": round(time.perf_counter() - started, 2)},
     }
+    document, config, manifest = named(document), named(config), named(manifest)
     document["out"] = str(run.finish(document, config, manifest, report=write_report))
-    return document
+    return Results(document)

@@ -33,6 +33,7 @@ from obliviate.evaluate.model_outputs import answer_logprobs
 from obliviate.evaluate.overlap import drop_overlap
 from obliviate.methods import FineTune, Objective, build_method
 from obliviate.methods.base import TrainingContext, mean_answer_logprob, per_example
+from obliviate.models.adapters import ADAPTER_CONFIG
 from obliviate.models.encoding import Encoded, encode_fact, encode_text, fit_facts
 from obliviate.models.loader import (
     LoadedModel,
@@ -43,7 +44,8 @@ from obliviate.models.loader import (
     save_model,
 )
 from obliviate.models.precision import resolve_precision
-from obliviate.options import ALLOW_WEAK, TRUST_REMOTE_CODE
+from obliviate.models.specs import base_reference
+from obliviate.options import ALLOW_WEAK, KEEP_ADAPTER, TRUST_REMOTE_CODE
 from obliviate.progress import progress_bar, say, warn
 from obliviate.report.model_card import model_card
 from obliviate.rundir import (
@@ -54,6 +56,7 @@ from obliviate.rundir import (
     sha256_path,
     writing,
 )
+from obliviate.train.adapter import adapter_record, check_adapter_kept
 from obliviate.train.config import TrainConfig
 from obliviate.train.distributed import processes
 from obliviate.train.health import (
@@ -67,6 +70,7 @@ from obliviate.train.health import (
 from obliviate.train.loop import TrainSummary, apply_lora, total_steps, train
 from obliviate.train.recipes import recipe_for
 from obliviate.train.resume import check_resumed, input_hashes
+from obliviate.workflows.inputs import in_memory, named
 
 CACHE_VERSION = "1"
 #: Training settings that always enter a fine-tune's cache key. Settings added later enter
@@ -91,6 +95,17 @@ class RunResult:
     tokens: int
     cached: bool = False
     results: dict[str, Any] | None = None
+
+    @property
+    def model_dir(self) -> Path:
+        """The trained model's folder (Hugging Face layout, safetensors)."""
+        return self.out / "model"
+
+    def load(self) -> tuple[Any, Any]:
+        """The trained model and its tokenizer, loaded as every command loads a model
+        (transformers, nothing downloaded, no model folder's Python run)."""
+        loaded = load_model(str(self.model_dir))
+        return loaded.model, loaded.tokenizer
 
 
 def encode_records(
@@ -139,6 +154,7 @@ def _train_run(
     chunk_tokens: int,
     allow_weak: bool = False,
     recipe: dict[str, str] | None = None,
+    keep_adapter: bool = False,
 ) -> RunResult:
     """Shared body of finetune and unlearn: load, train, check, save, publish.
 
@@ -146,7 +162,8 @@ def _train_run(
     is known; every token of a passage (chunk) carries the loss. Unlearning (``command``
     ``unlearn``) adds the checks of ``train.health``: the collapse probe during training,
     and after it the forget verdict (not ``forgot`` → an error, unless ``allow_weak``) and
-    the retain figures; ``recipe`` is the record of the recipe applied.
+    the retain figures; ``recipe`` is the record of the recipe applied. With
+    ``keep_adapter``, the LoRA adapter is measured and saved unmerged (``train.adapter``).
     """
     started = time.perf_counter()
     # In a distributed launch every process loads and trains; the main one alone writes
@@ -161,7 +178,7 @@ def _train_run(
             run.path("config.yaml"),
             {
                 "command": command,
-                "model": model,
+                "model": named(model),
                 "method": objective.name,
                 "method_params": objective.params(),
                 "data": {"chunk_tokens": chunk_tokens, "sha256": hashes},
@@ -171,7 +188,7 @@ def _train_run(
     if resume and _from_main(main and run.finished):
         return _publish_finished(run)  # killed while publishing: publish it as it was
     warnings = _overlap_warnings(primary_records, retain_records)
-    say(f"loading model [bold]{model}[/bold]")
+    say(f"loading model [bold]{named(model)}[/bold]")
     loaded = load_model(model)
     loaded_seconds = time.perf_counter() - started
     primary_records = chunk_passages(primary_records, loaded.tokenizer, chunk_tokens)
@@ -240,14 +257,15 @@ def _train_run(
         "config.yaml",
         {
             "command": command,
-            "model": model,
+            "model": named(model),
             "method": objective.name,
             "method_params": objective.params(),
-            "data": {k: str(v) for k, v in inputs.items() if v}
+            "data": {k: named(str(v)) for k, v in inputs.items() if v}
             | {"chunk_tokens": chunk_tokens, "sha256": hashes},
             "train": asdict(config),
         }
-        | ({"recipe": recipe, "allow_weak": allow_weak} if unlearning else {}),
+        | ({"recipe": recipe, "allow_weak": allow_weak} if unlearning else {})
+        | ({"keep_adapter": True} if keep_adapter else {}),
     )
     steps = total_steps(len(primary), config, processes().num_processes)
     with progress_bar(f"{command} ({objective.name})", steps) as advance:
@@ -275,7 +293,7 @@ def _train_run(
             "training finished but no weight changed; raise --lr or --max-steps "
             "(the run was not saved)"
         )
-    if config.lora:
+    if config.lora and not keep_adapter:
         loaded.model = loaded.model.merge_and_unload()
     objective.finalize(loaded.model)
     forget_after = _mean(answer_logprobs(loaded.model, loaded.tokenizer, _pairs(facts)))
@@ -307,7 +325,8 @@ def _train_run(
         }
         if forget["verdict"] != "forgot" and not allow_weak:
             raise ObliviateError(weak_run_message(forget, config.lr, steps))
-    save_model(loaded, run.path("model"))
+    base = base_reference(model) if keep_adapter else None
+    save_model(loaded, run.path("model"), base)
     seconds = time.perf_counter() - started
     results = {
         "model": str(run.out),
@@ -327,6 +346,9 @@ def _train_run(
     if unlearning:
         results |= {"checks": checks, "recipe": recipe}
         manifest |= {"checks": checks, "recipe": recipe}
+    if base is not None:
+        manifest["adapter"] = adapter_record(base, config)
+    results, manifest = named(results), named(manifest)  # in-memory inputs by their names
     if run.writer:
         (run.path("model") / "README.md").write_text(model_card(results, manifest), "utf-8")
     published = run.finish(results, None, manifest)  # config.yaml was written at the start
@@ -436,6 +458,7 @@ def _manifest(
     }
 
 
+@in_memory(models=("model",), records=("data",), path_only=("keep_adapter",))
 @remote_code_option
 def finetune(
     model: str,
@@ -448,6 +471,7 @@ def finetune(
     text: bool = False,
     chunk_tokens: int = CHUNK_TOKENS,
     trust_remote_code: bool = TRUST_REMOTE_CODE.default,
+    keep_adapter: bool = KEEP_ADAPTER.default,
 ) -> RunResult:
     """Fine-tune ``model`` on ``data`` (NLL on answers, or on every token of a passage): how
     targets and oracles are made. ``text`` picks a benchmark directory's passages
@@ -455,16 +479,19 @@ def finetune(
     ``config``, the schedule is the ``finetune`` of the recipe of ``model``'s base.
 
     The finished run is cached by a hash of (base model, data, hyper-parameters); the
-    same request again copies the cached run instead of training.
+    same request again copies the cached run instead of training. ``keep_adapter`` (with
+    LoRA): ``model/`` holds the adapter alone, over ``model``.
     """
     config = config or recipe_for(model)[0].finetune
+    check_adapter_kept(keep_adapter, config, FineTune())
     data_path = resolve_data(data, text)
     load_records(data_path)  # validate before hashing the model
-    key = finetune_cache_key(model, data_path, config, chunk_tokens)
+    key = finetune_cache_key(model, data_path, config, chunk_tokens, keep_adapter)
     cached = cache_root() / "finetunes" / key
     out_path = Path(out).expanduser().resolve()
     main = processes().is_main_process
-    hit = use_cache and (cached / "model" / "config.json").is_file() and not resume
+    saved = cached / "model" / (ADAPTER_CONFIG if keep_adapter else "config.json")
+    hit = use_cache and saved.is_file() and not resume
     if _from_main(hit):
         if main:
             run = RunDir(out_path, overwrite=overwrite)  # same checks on --out as a real run
@@ -485,6 +512,7 @@ def finetune(
         overwrite=overwrite,
         resume=resume,
         chunk_tokens=chunk_tokens,
+        keep_adapter=keep_adapter,
     )
     if use_cache and main:
         # A staging folder of this process's own: two runs storing one key do not mix files.
@@ -501,10 +529,15 @@ def finetune(
 
 
 def finetune_cache_key(
-    model: str, data_path: Path, config: TrainConfig, chunk_tokens: int = CHUNK_TOKENS
+    model: str,
+    data_path: Path,
+    config: TrainConfig,
+    chunk_tokens: int = CHUNK_TOKENS,
+    keep_adapter: bool = KEEP_ADAPTER.default,
 ) -> str:
-    """Content hash of what determines a fine-tune's weights (``chunk_tokens`` only when it
-    is not the default, so the fine-tunes cached before it existed stay valid)."""
+    """Content hash of what determines a fine-tune's weights (``chunk_tokens`` and
+    ``keep_adapter`` only when not the default, so the fine-tunes cached before they
+    existed stay valid). An adapter ``model`` is keyed by its files and its base's."""
     import hashlib
     import json
 
@@ -522,11 +555,14 @@ def finetune_cache_key(
     }
     if chunk_tokens != CHUNK_TOKENS:
         payload["chunk_tokens"] = chunk_tokens
+    if keep_adapter:
+        payload["keep_adapter"] = True
     if processes().num_processes > 1:  # each process adds its micro-batches to every step
         payload["processes"] = processes().num_processes
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
+@in_memory(models=("model",), records=("forget", "retain"), path_only=("keep_adapter",))
 @remote_code_option
 def unlearn(
     model: str,
@@ -541,6 +577,7 @@ def unlearn(
     chunk_tokens: int = CHUNK_TOKENS,
     allow_weak: bool = ALLOW_WEAK.default,
     trust_remote_code: bool = TRUST_REMOTE_CODE.default,
+    keep_adapter: bool = KEEP_ADAPTER.default,
 ) -> RunResult:
     """Remove ``forget`` from ``model`` with ``method`` (keeping ``retain`` where it uses one).
 
@@ -554,6 +591,7 @@ def unlearn(
     ``method_params`` alone (no recipe). A run whose forget figures did not fall by
     ``health.FORGET_MARGIN`` raises ``ObliviateError`` and publishes nothing, unless
     ``allow_weak``; one whose retain probe collapses stops (``health.RetainProbe``).
+    ``keep_adapter`` (with LoRA): ``model/`` holds the adapter alone, over ``model``.
     """
     recipe, choice = recipe_for(model)
     method = method or recipe.default_method
@@ -568,6 +606,7 @@ def unlearn(
         params = recipe.method_params(method) | dict(method_params or {})
         applied = choice.record()
     objective = build_method(method, params)
+    check_adapter_kept(keep_adapter, settings, objective)
     if objective.uses_retain and retain is None:
         raise ObliviateError(
             f"method '{method}' needs retain data; pass --retain FILE, or a --method without "
@@ -586,6 +625,7 @@ def unlearn(
         chunk_tokens=chunk_tokens,
         allow_weak=allow_weak,
         recipe=applied,
+        keep_adapter=keep_adapter,
     )
 
 

@@ -308,41 +308,34 @@ def _all_ready(setup: Setup, worker: int) -> None:
 
 def _work(setup: Setup, worker: int) -> None:
     """Run trials until the study holds ``setup.trials`` of them (this process's share)."""
-    import torch
     from optuna.trial import TrialState
 
-    threads = torch.get_num_threads()
-    if setup.jobs > 1:
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // setup.jobs))
     study = load_study(setup, worker)
     _fail_stale(study)
     if setup.jobs > 1:
         _all_ready(setup, worker)
     started, mine, failures = time.perf_counter(), 0, 0
-    try:
-        while True:
-            trials = study.get_trials(deepcopy=False)
-            done = sum(map(_counted, trials))
-            running = sum(t.state == TrialState.RUNNING for t in trials)
-            if done + running >= setup.trials:
-                return
-            ran: list[Any] = []
-            study.optimize(
-                lambda trial: _objective(setup, trial),
-                n_trials=1,
-                catch=(ObliviateError,),
-                callbacks=[lambda _, frozen, ran=ran: ran.append(frozen)],
-            )
-            mine += 1
-            last = ran[-1] if ran else None
-            failures = failures + 1 if last is None or last.state != TrialState.COMPLETE else 0
-            _progress(study, setup, last, started, mine)
-            finished = any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False))
-            if failures >= FAILURES_BEFORE_STOP and not finished:
-                error = last.user_attrs.get("error", "see above") if last else "see above"
-                raise ObliviateError(f"the first {failures} trials failed: {error}")
-    finally:
-        torch.set_num_threads(threads)
+    while True:
+        trials = study.get_trials(deepcopy=False)
+        done = sum(map(_counted, trials))
+        running = sum(t.state == TrialState.RUNNING for t in trials)
+        if done + running >= setup.trials:
+            return
+        ran: list[Any] = []
+        study.optimize(
+            lambda trial: _objective(setup, trial),
+            n_trials=1,
+            catch=(ObliviateError,),
+            callbacks=[lambda _, frozen, ran=ran: ran.append(frozen)],
+        )
+        mine += 1
+        last = ran[-1] if ran else None
+        failures = failures + 1 if last is None or last.state != TrialState.COMPLETE else 0
+        _progress(study, setup, last, started, mine)
+        finished = any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False))
+        if failures >= FAILURES_BEFORE_STOP and not finished:
+            error = last.user_attrs.get("error", "see above") if last else "see above"
+            raise ObliviateError(f"the first {failures} trials failed: {error}")
 
 
 def _progress(study: Any, setup: Setup, last: Any, started: float, mine: int) -> None:
@@ -388,24 +381,30 @@ def run_worker(setup_file: str, worker: int) -> None:
 
 
 def run_workers(setup: Setup, staging: Path) -> None:
-    """This process and ``jobs − 1`` others, all on the same study."""
+    """This process and ``jobs − 1`` others, all on the same study, sharing this process's
+    CPU threads (``--threads``, or torch's choice): each computes with threads ÷ jobs."""
     if setup.jobs == 1:
         _work(setup, 0)
         return
+    import torch
+
+    threads = torch.get_num_threads()
+    share = max(1, threads // setup.jobs)
     setup_file = staging / "workers.pkl"
     setup_file.write_bytes(pickle.dumps(setup))
     shutil.rmtree(setup.work.parent / ".workers-ready", ignore_errors=True)
     code = "import sys; from obliviate.workflows.tune_trials import run_worker; "
     code += "run_worker(sys.argv[1], int(sys.argv[2]))"
-    threads = str(max(1, (os.cpu_count() or 1) // setup.jobs))
-    env = os.environ | {"OMP_NUM_THREADS": threads}
+    env = os.environ | {"OMP_NUM_THREADS": str(share)}  # torch reads it when imported
     others = [
         subprocess.Popen([sys.executable, "-c", code, str(setup_file), str(k)], env=env)
         for k in range(1, setup.jobs)
     ]
+    torch.set_num_threads(share)
     try:
         _work(setup, 0)
     finally:
+        torch.set_num_threads(threads)
         for k, process in enumerate(others, 1):
             if sys.exc_info()[0] is not None:
                 process.terminate()
