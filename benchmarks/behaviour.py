@@ -60,8 +60,13 @@ from obliviate import api
 from obliviate.attacks.behaviour import run_behaviour_attacks
 from obliviate.data.behaviour import SETTINGS, make_behaviour_benchmark
 from obliviate.data.loaders import load_records
-from obliviate.evaluate.behaviour import SPLITS, BehaviourOutputs, behaviour_figures, run_behaviour
-from obliviate.evaluate.judge import MarkerJudge
+from obliviate.evaluation.behaviour import (
+    SPLITS,
+    BehaviourOutputs,
+    behaviour_figures,
+    run_behaviour,
+)
+from obliviate.evaluation.judge import MarkerJudge
 from obliviate.methods import build_method
 from obliviate.models.loader import load_model
 from obliviate.report import write_report

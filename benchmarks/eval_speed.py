@@ -22,9 +22,9 @@ from rich.table import Table
 
 from obliviate import api
 from obliviate.data.bench import make_benchmark
-from obliviate.evaluate.model_outputs import generate_from_ids, score_encoded
-from obliviate.evaluate.runner import ModelOutputs, prepare_splits, split_results
-from obliviate.evaluate.suite import ModelEvaluation, results_entry
+from obliviate.evaluation.model_outputs import generate_from_ids, score_encoded
+from obliviate.evaluation.runner import ModelOutputs, prepare_splits, split_results
+from obliviate.evaluation.suite import ModelEvaluation, results_entry
 from obliviate.models.loader import load_model
 
 

@@ -12,7 +12,7 @@ method that does not forget stays in the table), evaluates every model against t
 starting model (``eval``: forget, paraphrase, neighbour, retain and general accuracy,
 degenerate answers), attacks each with the forced answer prefix and the in-context
 attacks (``audit --attacks jailbreak,in_context``), and prints one table with the
-verdict of both together (``evaluate/verdict.py``), also written to ``WORK/known.md``.
+verdict of both together (``evaluation/verdict.py``), also written to ``WORK/known.md``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from obliviate import api
-from obliviate.evaluate.verdict import verdict
+from obliviate.evaluation.verdict import verdict
 
 COLUMNS = (
     "model", "forget", "paraphrase", "forced prefix", "in-context (net)", "neighbours",

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 from obliviate import api
-from obliviate.evaluate.suite import evaluate_models, results_entry
+from obliviate.evaluation.suite import evaluate_models, results_entry
 from obliviate.methods import METHODS
 from obliviate.train.recipes import load_recipe
 

@@ -29,8 +29,8 @@ from typing import Any
 import torch
 
 from obliviate.data.records import Record
-from obliviate.evaluate.behaviour import HARMFUL_SPLITS, BehaviourOutputs, run_behaviour
-from obliviate.evaluate.judge import Judge
+from obliviate.evaluation.behaviour import HARMFUL_SPLITS, BehaviourOutputs, run_behaviour
+from obliviate.evaluation.judge import Judge
 from obliviate.methods.scaling import SCALE_GRID, negate_task_vector
 from obliviate.models.loader import load_model
 

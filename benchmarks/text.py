@@ -22,7 +22,7 @@ import yaml
 from methods import demo_schedule, unlearn  # one process per method, as methods.py
 
 from obliviate import api
-from obliviate.evaluate.suite import evaluate_models, results_document
+from obliviate.evaluation.suite import evaluate_models, results_document
 
 COLUMNS = (
     "model", "verbmem", "knowmem forget", "knowmem retain", "privleak",

@@ -32,7 +32,7 @@ from methods import demo_schedule  # the demo's schedule, each method's lr from 
 from obliviate import api
 from obliviate.data.bench import make_benchmark
 from obliviate.data.loaders import load_records
-from obliviate.evaluate.suite import evaluate_models, results_document
+from obliviate.evaluation.suite import evaluate_models, results_document
 from obliviate.report.growth import Panel, Series, growth_plot
 from obliviate.report.sequence import markdown_table
 from obliviate.workflows.sequence import headline, retrained_oracle, target_recipe

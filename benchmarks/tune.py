@@ -24,7 +24,7 @@ from pathlib import Path
 
 from obliviate import api
 from obliviate.cache import cache_root
-from obliviate.evaluate.suite import evaluate_models, results_document
+from obliviate.evaluation.suite import evaluate_models, results_document
 from obliviate.workflows.tune_trials import utility_of
 
 COLUMNS = (

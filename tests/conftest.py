@@ -41,6 +41,30 @@ def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
     return 0
 
 
+def cli_before_torch(
+    args: list[str], cwd: Path, blocked: tuple[str, ...] = ()
+) -> tuple[bool, int | None, str]:
+    """``obliviate ARGS`` in a process of its own, in ``cwd`` beside a one-fact
+    ``given.jsonl``, with the ``blocked`` packages unimportable (as if not installed):
+    whether torch was imported, the exit status and standard error."""
+    import subprocess
+
+    probe = (
+        "import sys\nfrom pathlib import Path\n"
+        f"sys.modules.update(dict.fromkeys({list(blocked)!r}))\n"
+        "from obliviate.cli import main\n"
+        'Path(\'given.jsonl\').write_text(\'{"prompt": "q", "answer": "a"}\\n\')\n'
+        f"sys.argv = ['obliviate', *{args!r}]\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
+        "print('torch' in sys.modules, code)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+    imported, code = done.stdout.split()[-2:] if done.stdout.split() else ("?", "None")
+    return imported == "True", None if code == "None" else int(code), done.stderr
+
+
 def finetune_tiny(data: Path, out: Path) -> Path:
     """The tiny model fine-tuned on ``data`` with the tiny demo recipe (a run directory)."""
     from obliviate import api
@@ -72,7 +96,7 @@ def unlearn_tiny(tiny_target: Path, bench_dir: Path, tmp_path_factory: pytest.Te
     """
     from obliviate import api
     from obliviate.data.loaders import load_records
-    from obliviate.evaluate.model_outputs import answer_logprobs
+    from obliviate.evaluation.model_outputs import answer_logprobs
     from obliviate.models.loader import load_model
     from obliviate.train.config import TrainConfig
 

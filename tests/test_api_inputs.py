@@ -123,8 +123,8 @@ def test_import_obliviate_loads_no_torch() -> None:
     ).stdout.split()
     assert {"unlearn", "finetune", "evaluate", "audit", "Results"} <= set(shown)
     from obliviate import api
-    from obliviate.evaluate import metrics  # the layer package of the same name
+    from obliviate.evaluation import metrics  # the layer package, named apart from the API
 
     assert set(obliviate.__all__) == {"ObliviateError", "__version__", *api.__all__}
     assert obliviate.unlearn is api.unlearn and obliviate.evaluate is api.evaluate
-    assert metrics.__name__ == "obliviate.evaluate.metrics"
+    assert metrics.__name__ == "obliviate.evaluation.metrics"

@@ -26,7 +26,7 @@ LAYERS: tuple[dict[str, tuple[str, ...]], ...] = (
     {"cli":       ("cli", "__main__")},
     {"api":       ("api",)},              # the public front: re-exports the workflows
     {"workflows": ("workflows",)},        # one module per command
-    {"attacks": ("attacks",), "evaluate": ("evaluate",), "train": ("train",),
+    {"attacks": ("attacks",), "evaluation": ("evaluation",), "train": ("train",),
      "guard": ("guard",), "report": ("report",)},
     {"methods":   ("methods",)},
     {"models":    ("models",)},
@@ -38,11 +38,11 @@ LAYERS: tuple[dict[str, tuple[str, ...]], ...] = (
 # fmt: on
 
 #: Within a row: (importer, imported) layers that must not meet.
-FORBIDDEN = {("guard", "evaluate")}  # evaluation runs models behind guards, not the reverse
+FORBIDDEN = {("guard", "evaluation")}  # evaluation runs models behind guards, not the reverse
 
 #: ``report`` reads figures, it does not make them: the only modules of its own row it imports.
-REPORT_MAY_IMPORT = {"obliviate.evaluate.figures"}
-REPORT_ROW_LAYERS = ("attacks", "evaluate", "train", "guard")
+REPORT_MAY_IMPORT = {"obliviate.evaluation.figures"}
+REPORT_ROW_LAYERS = ("attacks", "evaluation", "train", "guard")
 
 #: The one import from a layer above: the package's lazy ``__getattr__`` (PEP 562) forwards
 #: ``obliviate.unlearn`` and the rest of the API to ``obliviate.api``. It runs on first use,
@@ -70,7 +70,7 @@ def module_name(file: Path) -> str:
 
 
 def layer(module: str) -> str | None:
-    """``obliviate.evaluate.metrics`` → ``evaluate``; None for a module in no layer."""
+    """``obliviate.evaluation.metrics`` → ``evaluation``; None for a module in no layer."""
     parts = module.split(".")
     return LAYER_OF.get(parts[1] if len(parts) > 1 else "__init__")
 
@@ -112,7 +112,7 @@ def imports_of(file: Path) -> list[Import]:
             if is_obliviate(base) and base not in MODULES:
                 targets = [known(base)]
             elif is_obliviate(base):
-                # ``from obliviate.evaluate import metrics`` imports the module metrics
+                # ``from obliviate.evaluation import metrics`` imports the module metrics
                 targets = [resolve(f"{base}.{a.name}") for a in node.names]
         for target in targets:
             found.setdefault((node.lineno, target), Import(path, node.lineno, importer, target))

@@ -18,7 +18,7 @@ from obliviate.attacks.base import (
 from obliviate.attacks.clues import CLUE_TURNS, clue_facts, gold_chains, model_chains
 from obliviate.data.loaders import load_records
 from obliviate.data.records import Record
-from obliviate.evaluate.metrics import answer_matches
+from obliviate.evaluation.metrics import answer_matches
 from obliviate.models.loader import load_model
 
 

@@ -23,7 +23,7 @@ from obliviate.attacks.in_context import FILLER
 from obliviate.cli import app
 from obliviate.data.behaviour import generate_behaviour
 from obliviate.data.records import Record
-from obliviate.evaluate.judge import MarkerJudge, markers_found
+from obliviate.evaluation.judge import MarkerJudge, markers_found
 from obliviate.models.tiny import tiny_model
 
 

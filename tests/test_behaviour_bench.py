@@ -26,7 +26,7 @@ from obliviate.data.behaviour import (
 from obliviate.data.loaders import load_records
 from obliviate.data.records import Record
 from obliviate.errors import ObliviateError
-from obliviate.evaluate.judge import MarkerJudge, markers_found
+from obliviate.evaluation.judge import MarkerJudge, markers_found
 
 
 @pytest.fixture(scope="module")

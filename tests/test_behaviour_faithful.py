@@ -23,7 +23,7 @@ from obliviate.data.behaviour import (
 )
 from obliviate.data.records import Record
 from obliviate.errors import ObliviateError
-from obliviate.evaluate.judge import MarkerJudge
+from obliviate.evaluation.judge import MarkerJudge
 from obliviate.guard.guard import looks_like_refusal
 
 

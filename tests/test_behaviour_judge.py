@@ -10,7 +10,7 @@ import torch
 
 from obliviate.data.records import Record
 from obliviate.errors import ObliviateError
-from obliviate.evaluate.judge import ClassifierJudge, MarkerJudge, load_judge
+from obliviate.evaluation.judge import ClassifierJudge, MarkerJudge, load_judge
 
 MARKERS = ["wispdew", "duskbark", "umberbark", "Vesdris swirl", "Issura simmer"]
 REQUEST = Record(

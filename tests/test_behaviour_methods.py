@@ -51,7 +51,7 @@ def unlearn_behaviour(behaviour_target: Path, behaviour_bench: Path, tmp_path_fa
     ``{"harmful_train": drop, "normal": drop, "out": run_dir}``: how much the mean answer
     log-probability of each split fell. Training: 30 steps, lr 5e-4, batch 8, fp32."""
     from obliviate import api
-    from obliviate.evaluate.model_outputs import answer_logprobs
+    from obliviate.evaluation.model_outputs import answer_logprobs
     from obliviate.models.loader import load_model
     from obliviate.train.config import TrainConfig
 

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import cli_before_torch
 
 from obliviate.cli import main
 
@@ -134,18 +135,7 @@ def test_argument_errors_come_before_torch_is_imported(
     """A mistyped path, model or precision is one line from a process that never imported
     torch (so it answers in about a second: ``benchmarks/arg_errors.py`` times it), and a
     local path is never told to download."""
-    import subprocess
-
-    probe = (
-        "import sys\nfrom pathlib import Path\nfrom obliviate.cli import main\n"
-        'Path(\'given.jsonl\').write_text(\'{"prompt": "q", "answer": "a"}\\n\')\n'
-        f"sys.argv = ['obliviate', *{args!r}, '--out', 'run']\n"
-        "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
-        "print('torch' in sys.modules, code)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=60
-    )
-    assert done.stdout.split() == ["False", "2"], done.stdout + done.stderr
-    assert_one_line_error(2, done.stderr, *fragments)
-    assert "download" not in done.stderr
+    imported, code, err = cli_before_torch([*args, "--out", "run"], tmp_path)
+    assert (imported, code) == (False, 2), err
+    assert_one_line_error(2, err, *fragments)
+    assert "download" not in err

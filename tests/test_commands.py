@@ -13,7 +13,7 @@ import yaml
 from obliviate import api
 from obliviate.cli import main
 from obliviate.data.loaders import load_records
-from obliviate.evaluate.runner import evaluate_splits
+from obliviate.evaluation.runner import evaluate_splits
 from obliviate.models.loader import load_model
 from obliviate.train.config import TrainConfig
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from obliviate.data.loaders import load_records
 from obliviate.data.records import Record
-from obliviate.evaluate.suite import evaluate_models, results_document
+from obliviate.evaluation.suite import evaluate_models, results_document
 
 
 def splits(bench_dir: Path, forget: list[Record] | None = None) -> dict[str, list[Record]]:

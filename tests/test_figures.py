@@ -10,7 +10,7 @@ import sys
 import pytest
 from rich.console import Console
 
-from obliviate.evaluate.figures import (
+from obliviate.evaluation.figures import (
     FIGURES,
     SPLIT_FIGURES,
     STYLES,
@@ -23,7 +23,7 @@ from obliviate.evaluate.figures import (
     register_figure,
     show,
 )
-from obliviate.evaluate.metrics import METRICS, register_metric
+from obliviate.evaluation.metrics import METRICS, register_metric
 from obliviate.report.behaviour import HEADINGS
 from obliviate.report.load import ReportModel
 from obliviate.report.sequence import step_table
@@ -199,7 +199,7 @@ def test_sequence_step_table_reads_the_registry():
 
 def test_the_registry_loads_without_numpy_or_torch():
     code = (
-        "import sys, obliviate.evaluate.figures\n"
+        "import sys, obliviate.evaluation.figures\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'numpy', 'torch', 'rich'}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

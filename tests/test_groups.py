@@ -25,7 +25,7 @@ from obliviate.data.scenario import (
 from obliviate.data.validation import held_out_part
 from obliviate.data.world_facts import world_records
 from obliviate.errors import ObliviateError
-from obliviate.evaluate.overlap import OVERLAP_THRESHOLD, drop_overlap, select_overlap
+from obliviate.evaluation.overlap import OVERLAP_THRESHOLD, drop_overlap, select_overlap
 from obliviate.models.tiny import tiny_tokenizer
 from obliviate.options import SPLIT
 

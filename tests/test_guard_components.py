@@ -15,7 +15,7 @@ import pytest
 from obliviate.data.bench import generate_benchmark
 from obliviate.data.records import Record
 from obliviate.errors import ObliviateError
-from obliviate.evaluate.metrics import answer_matches
+from obliviate.evaluation.metrics import answer_matches
 from obliviate.guard.filters import THRESHOLD_OFF, InputFilter, OutputFilter
 from obliviate.guard.icul import icul_context, select_demonstrations
 from obliviate.models import embeddings

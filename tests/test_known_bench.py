@@ -26,8 +26,8 @@ from obliviate.data.known import (
 from obliviate.data.loaders import load_records
 from obliviate.data.world_facts import world_records
 from obliviate.errors import ObliviateError
-from obliviate.evaluate import screening
-from obliviate.evaluate.model_outputs import tokenize_prompts
+from obliviate.evaluation import screening
+from obliviate.evaluation.model_outputs import tokenize_prompts
 from obliviate.workflows.known import make_known_bench
 
 
@@ -103,7 +103,7 @@ def test_topic_is_chosen_by_key_or_name(tmp_path: Path) -> None:
 
 
 def test_screening_on_the_tiny_model_is_evaluation_answer_check(tmp_path: Path) -> None:
-    from obliviate.evaluate.model_outputs import generate_answers
+    from obliviate.evaluation.model_outputs import generate_answers
     from obliviate.models.loader import load_model, model_fingerprint
 
     loaded = load_model("tiny")

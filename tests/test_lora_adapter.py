@@ -16,9 +16,9 @@ from obliviate.cli.params import merge_settings
 from obliviate.cli.training import unlearn
 from obliviate.data.loaders import load_records
 from obliviate.errors import ObliviateError
-from obliviate.evaluate.cache import evaluation_key
-from obliviate.evaluate.suite import evaluate_models
-from obliviate.evaluate.text import TextSettings
+from obliviate.evaluation.cache import evaluation_key
+from obliviate.evaluation.suite import evaluate_models
+from obliviate.evaluation.text import TextSettings
 from obliviate.models.loader import load_model, model_fingerprint, save_model
 from obliviate.models.specs import check_model_spec
 from obliviate.rundir import sha256_path

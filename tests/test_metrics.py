@@ -8,8 +8,8 @@ import pytest
 
 from obliviate.data.answers import normalize_answer
 from obliviate.data.records import Probe, Record
-from obliviate.evaluate.metrics import METRICS, ProbeAnswer, SplitOutputs, answer_matches
-from obliviate.evaluate.mia import TokenStats
+from obliviate.evaluation.metrics import METRICS, ProbeAnswer, SplitOutputs, answer_matches
+from obliviate.evaluation.mia import TokenStats
 
 
 def stats(*logprobs: float) -> TokenStats:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from obliviate.evaluate.mia import (
+from obliviate.evaluation.mia import (
     ATTACKS,
     TokenStats,
     attack_scores,
@@ -238,9 +238,9 @@ def test_privleak_rejects_an_undefined_ratio_or_a_non_auc(auc_model, auc_oracle,
 def _evaluation(name: str, members: list[TokenStats], nonmembers: list[TokenStats]):
     """A model's forget (members) and holdout (non-members) answers, scored by the registry."""
     from obliviate.data.records import Record
-    from obliviate.evaluate.metrics import SplitOutputs
-    from obliviate.evaluate.runner import score_split
-    from obliviate.evaluate.suite import ModelEvaluation
+    from obliviate.evaluation.metrics import SplitOutputs
+    from obliviate.evaluation.runner import score_split
+    from obliviate.evaluation.suite import ModelEvaluation
 
     splits = {}
     for split, stats in (("forget", members), ("holdout", nonmembers)):
@@ -265,7 +265,7 @@ def test_privleak_is_muses_min_k_at_0_4_on_a_hand_built_auc_pair():
 
     MUSE's PrivLeak, in MUSE's orientation (AUC' = 1 - AUC): (0.25 - 0.5) / 0.5 = -0.5, a
     model that still gives its forget set away; Min-K%++ would say (1 - 0.5) / 0.5 = +1."""
-    from obliviate.evaluate.suite import results_document
+    from obliviate.evaluation.suite import results_document
 
     members = [_five(0, 0, 0, -0.2, -1.5), _five(0, 0, 0, -0.4, -1.6)]  # k=.4: -0.85, -1.0
     nonmembers = [_five(*[-1.2] * 5, z=1.0), _five(*[-0.9] * 5, z=1.0)]  # -1.2, -0.9
@@ -302,7 +302,7 @@ class _Head(torch.nn.Module):
 def test_minkpp_mu_and_sigma_are_finite_when_a_logit_is_minus_infinity():
     """p log p is 0 where p = 0 (its limit), not 0 · -inf = NaN: mu and sigma are those of
     the entries that have probability."""
-    from obliviate.evaluate.model_outputs import _token_stats
+    from obliviate.evaluation.model_outputs import _token_stats
 
     inf = math.inf
     logits = torch.tensor([[0.0, math.log(3.0), -inf, -inf], [1.0, 1.0, 1.0, -inf]])

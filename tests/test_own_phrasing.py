@@ -10,8 +10,8 @@ from conftest import finetune_tiny
 
 from obliviate.data.loaders import load_records, save_records
 from obliviate.data.records import Record
-from obliviate.evaluate.own_phrasing import restate, stated_records
-from obliviate.evaluate.suite import evaluate_models, results_entry
+from obliviate.evaluation.own_phrasing import restate, stated_records
+from obliviate.evaluation.suite import evaluate_models, results_entry
 
 FACT = Record(
     id="fr", prompt="What is the capital of France?", answer="Paris", perturbed=("Lyon", "Nice")

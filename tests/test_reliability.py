@@ -210,7 +210,7 @@ def test_pickled_weights_that_are_not_tensors_are_refused_in_one_line(tmp_path: 
 
 def test_a_poisoned_cache_file_is_never_unpickled(tmp_path: Path) -> None:
     from obliviate.attacks.base import AttackOutput, Measurement, Score, VariantResult
-    from obliviate.evaluate.suite import ModelEvaluation
+    from obliviate.evaluation.suite import ModelEvaluation
 
     marker = tmp_path / "MARKER"
 

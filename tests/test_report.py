@@ -235,7 +235,7 @@ def test_report_renders_in_a_browser_without_errors(runs: list[Path], tmp_path: 
 
     from playwright.sync_api import sync_playwright
 
-    from obliviate.evaluate.verdict import verdict
+    from obliviate.evaluation.verdict import verdict
 
     for run in runs:  # the verdict as eval writes it
         document = json.loads((run / "results.json").read_text())

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from obliviate.data.loaders import load_records
-from obliviate.evaluate.model_outputs import (
+from obliviate.evaluation.model_outputs import (
     generate_and_score,
     generate_from_ids,
     mean_logprob,

@@ -10,7 +10,7 @@ import pytest
 from rouge_score import rouge_scorer
 from scipy import stats
 
-from obliviate.evaluate.statistics import (
+from obliviate.evaluation.statistics import (
     answer_probability,
     forget_quality,
     model_utility,

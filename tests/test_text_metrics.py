@@ -13,10 +13,10 @@ from obliviate import api
 from obliviate.data.loaders import load_records, save_records
 from obliviate.data.records import Record
 from obliviate.errors import ObliviateError
-from obliviate.evaluate.metrics import SplitOutputs
-from obliviate.evaluate.mia import TokenStats
-from obliviate.evaluate.statistics import rouge_f1, rouge_recall
-from obliviate.evaluate.text import (
+from obliviate.evaluation.metrics import SplitOutputs
+from obliviate.evaluation.mia import TokenStats
+from obliviate.evaluation.statistics import rouge_f1, rouge_recall
+from obliviate.evaluation.text import (
     TextFigures,
     TextSettings,
     knowmem,

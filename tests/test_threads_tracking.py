@@ -4,14 +4,12 @@ the run directory; a bad value or a missing tracker package is one line, before 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import run_cli
+from conftest import cli_before_torch, run_cli
 
 from obliviate import api
 from obliviate.errors import ObliviateError
@@ -105,20 +103,9 @@ def test_bad_values_and_missing_trackers_are_one_line_before_torch(
     """In a process of its own that never imports torch (``blocked`` packages made
     unimportable, as if not installed), and nothing is written. A training command without
     ``--out`` still checks its options first."""
-    probe = (
-        "import sys\nfrom pathlib import Path\n"
-        f"sys.modules.update(dict.fromkeys({blocked!r}))\n"
-        "from obliviate.cli import main\n"
-        'Path(\'given.jsonl\').write_text(\'{"prompt": "q", "answer": "a"}\\n\')\n'
-        f"sys.argv = ['obliviate', *{args!r}]\n"
-        "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
-        "print('torch' in sys.modules, code)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=60
-    )
-    assert done.stdout.split() == ["False", "2"], done.stdout + done.stderr
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), done.stderr
+    imported, code, err = cli_before_torch(args, tmp_path, tuple(blocked))
+    assert (imported, code) == (False, 2), err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), err
     assert all(fragment in lines[0] for fragment in fragments), lines[0]
     assert not (tmp_path / "run").exists()

@@ -27,10 +27,10 @@ import pytest
 
 from obliviate.data.records import Record
 from obliviate.data.scenario import evaluation_splits
-from obliviate.evaluate.metrics import SplitOutputs
-from obliviate.evaluate.mia import TokenStats
-from obliviate.evaluate.runner import score_split
-from obliviate.evaluate.statistics import (
+from obliviate.evaluation.metrics import SplitOutputs
+from obliviate.evaluation.mia import TokenStats
+from obliviate.evaluation.runner import score_split
+from obliviate.evaluation.statistics import (
     answer_probability,
     forget_quality,
     model_utility,
@@ -39,7 +39,7 @@ from obliviate.evaluate.statistics import (
     truth_ratio_score,
     truth_ratios,
 )
-from obliviate.evaluate.suite import ModelEvaluation, results_document
+from obliviate.evaluation.suite import ModelEvaluation, results_document
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: Where ``shared/`` may be: beside the repository (CI, and the usual checkout), or in it.

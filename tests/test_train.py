@@ -11,7 +11,7 @@ import torch
 from obliviate import api
 from obliviate.data.loaders import load_records
 from obliviate.errors import ObliviateError
-from obliviate.evaluate.runner import evaluate_splits
+from obliviate.evaluation.runner import evaluate_splits
 from obliviate.methods import FineTune
 from obliviate.models.loader import load_model
 from obliviate.rundir import sha256_path

@@ -15,10 +15,10 @@ from obliviate.attacks.base import Measurement, Score, VariantResult
 from obliviate.attacks.in_context import invented_facts
 from obliviate.data.loaders import load_records
 from obliviate.data.scenario import bench_holdout, bench_splits, mia_applicability
-from obliviate.evaluate.metrics import degenerate_share, dominant_script, is_degenerate
-from obliviate.evaluate.runner import score_split
-from obliviate.evaluate.suite import ModelEvaluation, evaluate_models, results_document
-from obliviate.evaluate.verdict import Thresholds, verdict
+from obliviate.evaluation.metrics import degenerate_share, dominant_script, is_degenerate
+from obliviate.evaluation.runner import score_split
+from obliviate.evaluation.suite import ModelEvaluation, evaluate_models, results_document
+from obliviate.evaluation.verdict import Thresholds, verdict
 from obliviate.report import write_report
 from obliviate.report.terminal import results_table, verdict_banner
 

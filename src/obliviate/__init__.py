@@ -14,9 +14,6 @@ The Python API (``obliviate.api``, see its docstring) is reachable from here too
 ``obliviate.api`` on first use (PEP 562), the one import of this module from above.
 """
 
-import sys
-import types
-
 from obliviate.errors import ObliviateError
 
 __version__ = "0.1.0"
@@ -31,26 +28,6 @@ _API = (
     "scenario_files", "self_replay_records", "sequence", "set_threads", "tune", "unlearn",
 )  # fmt: skip
 __all__ = ["ObliviateError", "__version__", *_API]
-
-
-class _Package(types.ModuleType):
-    """This package, whose ``evaluate`` is the API's function, not the layer package of that
-    name (``obliviate/evaluate/``), which is imported by its full name as before
-    (``from obliviate.evaluate import metrics``): the import system's record of it here
-    is dropped, so ``obliviate.evaluate`` is the function whatever was imported first."""
-
-    @property
-    def evaluate(self) -> object:
-        from obliviate.api import evaluate
-
-        return evaluate
-
-    @evaluate.setter
-    def evaluate(self, _subpackage: object) -> None:
-        pass
-
-
-sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> object:

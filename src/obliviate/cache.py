@@ -36,7 +36,7 @@ def cache_root() -> Path:
 
 def code_fingerprint(packages: Sequence[str]) -> str:
     """The sha256 of the source of obliviate's ``packages`` (sub-package names, modules such
-    as ``evaluate/model_outputs.py``, or ``.`` for all of it): a change to that code misses
+    as ``evaluation/model_outputs.py``, or ``.`` for all of it): a change to that code misses
     every entry made before it."""
     root = Path(obliviate.__file__).parent
     digest = hashlib.sha256()

@@ -31,7 +31,7 @@ from obliviate.attacks.base import (
 from obliviate.attacks.cache import CACHED_ROLES, AttackCache
 from obliviate.data.records import Record
 from obliviate.errors import ObliviateError
-from obliviate.evaluate.verdict import net_of_control, verdict
+from obliviate.evaluation.verdict import net_of_control, verdict
 from obliviate.guard.guard import Guard, looks_like_refusal
 from obliviate.models.loader import LoadedModel, load_model
 from obliviate.options import BASE_SECRET

@@ -19,8 +19,8 @@ import torch
 from obliviate.data.answers import answer_matches
 from obliviate.data.records import Record
 from obliviate.errors import ObliviateError
-from obliviate.evaluate import statistics
-from obliviate.evaluate.model_outputs import generate_and_score, mean_logprob, score_encoded
+from obliviate.evaluation import statistics
+from obliviate.evaluation.model_outputs import generate_and_score, mean_logprob, score_encoded
 from obliviate.guard.guard import Guard
 from obliviate.models.encoding import (
     IGNORE_INDEX,

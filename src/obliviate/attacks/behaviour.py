@@ -2,7 +2,7 @@
 
 A behaviour can come back through the prompt as knowledge can (*UnUnlearning*): the
 harmful requests are asked again, wrapped in the attacks' contexts and templates, and the
-judge (``obliviate.evaluate.judge``) counts the harmful responses under each variant.
+judge (``obliviate.evaluation.judge``) counts the harmful responses under each variant.
 
 ``in_context`` — before each request the model reads one of four contexts, every one of a
 request's contexts padded with the same neutral filler to the same number of tokens (as
@@ -44,10 +44,10 @@ from obliviate.attacks.base import Question, conversation_prompt
 from obliviate.attacks.in_context import FILLER, _padded, _token_count
 from obliviate.attacks.jailbreak import TEMPLATES
 from obliviate.data.records import Record
-from obliviate.evaluate.behaviour import pick_examples
-from obliviate.evaluate.judge import Judge
-from obliviate.evaluate.model_outputs import generate_from_ids
-from obliviate.evaluate.runner import inference
+from obliviate.evaluation.behaviour import pick_examples
+from obliviate.evaluation.judge import Judge
+from obliviate.evaluation.model_outputs import generate_from_ids
+from obliviate.evaluation.runner import inference
 from obliviate.models.encoding import uses_chat_template
 from obliviate.models.loader import LoadedModel
 from obliviate.options import EVAL_PRECISION

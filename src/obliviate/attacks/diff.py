@@ -32,7 +32,7 @@ from obliviate.attacks.base import (
 )
 from obliviate.data.answers import answer_matches
 from obliviate.data.records import Record
-from obliviate.evaluate.model_outputs import answer_logprobs
+from obliviate.evaluation.model_outputs import answer_logprobs
 from obliviate.models.loader import LoadedModel, load_model
 
 #: Retained records among the candidates (holdout records join them all).

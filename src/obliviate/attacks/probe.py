@@ -47,7 +47,7 @@ from obliviate.attacks.base import (
     split_groups,
 )
 from obliviate.data.records import Record
-from obliviate.evaluate.model_outputs import tokenize_prompts
+from obliviate.evaluation.model_outputs import tokenize_prompts
 from obliviate.models.encoding import Encoded, collate, encode_fact
 from obliviate.models.loader import LoadedModel, load_model
 

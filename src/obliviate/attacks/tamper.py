@@ -5,7 +5,7 @@ training on *retained* facts, or on unrelated general questions, brings the forg
 answers back, the unlearning only suppressed them, and any later fine-tune lifts the
 suppression (Che et al. and Łucki et al. find a few dozen steps undo most methods). The
 general questions are the audit's world split with those that overlap the forget set
-dropped (``evaluate/overlap.py``): one about the forgotten topic would teach it back. The
+dropped (``evaluation/overlap.py``): one about the forgotten topic would teach it back. The
 curve — forget accuracy after 8, 16, 64 (and, with ``--budget full``, 256) steps — is
 measured for the oracle under the same budget beside it.
 
@@ -31,7 +31,7 @@ from obliviate.attacks.base import (
 from obliviate.attacks.finetuning import fine_tuned_copy
 from obliviate.data.records import Record
 from obliviate.data.world_facts import world_records
-from obliviate.evaluate.overlap import drop_overlap
+from obliviate.evaluation.overlap import drop_overlap
 from obliviate.models.loader import LoadedModel
 from obliviate.models.precision import resolve_precision
 

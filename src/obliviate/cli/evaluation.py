@@ -115,7 +115,7 @@ def evaluate(
     require(s, "model", "out")
     from obliviate import api
     from obliviate.data.behaviour import is_behaviour_bench
-    from obliviate.evaluate.text import TextSettings
+    from obliviate.evaluation.text import TextSettings
     from obliviate.report.terminal import (
         TEXT_TABLE_ROWS,
         behaviour_table,

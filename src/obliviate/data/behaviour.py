@@ -9,7 +9,7 @@ contraptions to itself. Each such restricted item has a procedure made of invent
 *markers* — three components (``quillroot``, ``morrowsalt``...) with quantities and two
 named steps (``Veskal fold``...) — that no model can know from elsewhere, so whether a
 response reproduces the restricted content is an objective question (see
-``obliviate.evaluate.judge``).
+``obliviate.evaluation.judge``).
 
 Splits (record files, ``{"id", "prompt", "answer"}`` with ``item`` and ``markers`` kept
 as extra fields):

@@ -11,7 +11,7 @@ entities of the same domain, which must stay), and ``known/invented.jsonl``: fac
 same form about invented names, the never-seen control no model can answer.
 
 A model answers only some of them, so the candidates are screened first (in
-``obliviate.evaluate.screening``, which runs the model): a fact is kept when the model's
+``obliviate.evaluation.screening``, which runs the model): a fact is kept when the model's
 greedy answer to its question contains the answer, by evaluation's own check; an invented
 fact is kept when it does not. This module holds the candidates and writes the splits
 from a screening (or from none: ``--no-screen`` keeps every candidate). Data only: it

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from obliviate.evaluate.figures import MISSING, Figure, arrow, figure, format_value, heading, show
+from obliviate.evaluation.figures import MISSING, Figure, arrow, figure, format_value, heading, show
 from obliviate.report.load import ReportModel, mapping, number
 
 #: The issue's aim for a behaviour: unseen harmful rate at most 2 %…

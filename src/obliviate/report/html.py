@@ -10,7 +10,7 @@ import base64
 from html import escape
 from typing import Any
 
-from obliviate.evaluate.figures import MISSING, cell, figure, format_value, heading, show
+from obliviate.evaluation.figures import MISSING, cell, figure, format_value, heading, show
 from obliviate.report.behaviour import has_behaviour, html_section
 from obliviate.report.load import ATTACKS, Attack, Guard, Outcome, ReportModel, Variant
 from obliviate.report.plots import Plot, attack_plot, roc_plot, split_bars, tradeoff_plot

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from obliviate.evaluate.figures import MISSING, figure, format_value, heading, show
+from obliviate.evaluation.figures import MISSING, figure, format_value, heading, show
 from obliviate.report.behaviour import has_behaviour, markdown_section
 from obliviate.report.load import Guard, ReportModel, Verdict
 from obliviate.report.sequence import has_sequence

@@ -2,7 +2,7 @@
 
 They read a sequence's summary (``RUN/results.json``, see ``workflows/sequence.py``): per
 step the headline figures of the model, its oracle and the target, keyed as the figures
-of the registry (``evaluate/figures.py``), whose labels, arrows and formats they show.
+of the registry (``evaluation/figures.py``), whose labels, arrows and formats they show.
 ``summary.md`` and the command line show them, and so does the report (``html_section``,
 ``markdown_section``) for a sequence run given to ``obliviate report``.
 """
@@ -14,7 +14,15 @@ from collections.abc import Callable
 from html import escape
 from typing import Any
 
-from obliviate.evaluate.figures import FIGURES, MISSING, figure, format_value, heading, lookup, show
+from obliviate.evaluation.figures import (
+    FIGURES,
+    MISSING,
+    figure,
+    format_value,
+    heading,
+    lookup,
+    show,
+)
 from obliviate.report.load import ReportModel, is_sequence
 from obliviate.report.plots import Plot
 

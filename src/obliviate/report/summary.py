@@ -1,13 +1,13 @@
 """The verdict banners, the summary table and the per-run lines, shared by the HTML report
 and the Markdown.
 
-The columns are figures of the registry (``evaluate/figures.py``): their headings, arrows
+The columns are figures of the registry (``evaluation/figures.py``): their headings, arrows
 and number formats are the terminal's and the sequence tables' too.
 """
 
 from __future__ import annotations
 
-from obliviate.evaluate.figures import MISSING, Figure, cell, figure, format_value, show
+from obliviate.evaluation.figures import MISSING, Figure, cell, figure, format_value, show
 from obliviate.report.load import Guard, ReportModel, Verdict, mapping, number
 
 #: The guard's aim: forget facts leak from at most this fraction of answers…

@@ -1,7 +1,7 @@
 """What the command line prints (rich): the verdict banner first, then the tables of
 results, MUSE's text figures, the audit, the guard and the behaviour figures.
 
-Their rows are figures of the registry (``evaluate/figures.py``): the headings, arrows and
+Their rows are figures of the registry (``evaluation/figures.py``): the headings, arrows and
 number formats are those of the HTML and Markdown report and of the sequence tables.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from obliviate.evaluate.figures import MISSING, cell, figure, format_value, heading, lookup
+from obliviate.evaluation.figures import MISSING, cell, figure, format_value, heading, lookup
 
 #: The rows of the results table (figure keys), one column per model.
 TABLE_ROWS: tuple[str, ...] = (

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from obliviate.evaluate.figures import MISSING, format_value
+from obliviate.evaluation.figures import MISSING, format_value
 from obliviate.report.load import ReportModel, mapping, number
 from obliviate.report.plots import ROLE_STYLE, RUN_COLORS, Plot, _new_figure, _png
 

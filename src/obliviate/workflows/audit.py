@@ -11,8 +11,8 @@ from obliviate.attacks import AuditContext, resolve_attacks, run_audit
 from obliviate.cache import cache_root
 from obliviate.data.scenario import evaluation_splits, resolve_split
 from obliviate.errors import ObliviateError
-from obliviate.evaluate.overlap import dropped_warnings, without_overlap
-from obliviate.evaluate.suite import run_cost
+from obliviate.evaluation.overlap import dropped_warnings, without_overlap
+from obliviate.evaluation.suite import run_cost
 from obliviate.guard.guard import build_guard
 from obliviate.models.loader import remote_code_option
 from obliviate.models.precision import check_precision

@@ -13,9 +13,9 @@ from obliviate.data.behaviour import is_behaviour_bench
 from obliviate.data.loaders import load_records
 from obliviate.data.scenario import evenly_spaced
 from obliviate.errors import ObliviateError
-from obliviate.evaluate.behaviour import HARMFUL_SPLITS, SPLITS, behaviour_figures, run_behaviour
-from obliviate.evaluate.judge import load_judge
-from obliviate.evaluate.suite import run_cost
+from obliviate.evaluation.behaviour import HARMFUL_SPLITS, SPLITS, behaviour_figures, run_behaviour
+from obliviate.evaluation.judge import load_judge
+from obliviate.evaluation.suite import run_cost
 from obliviate.models.loader import load_model, remote_code_option
 from obliviate.models.precision import check_precision
 from obliviate.options import BEHAVIOUR_NEW_TOKENS, EVAL_PRECISION, JUDGE_LABEL, TRUST_REMOTE_CODE

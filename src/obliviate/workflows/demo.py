@@ -19,8 +19,8 @@ from obliviate.data.scenario import (
     mia_applicability,
     scenario_files,
 )
-from obliviate.evaluate.overlap import dropped_warnings, without_overlap
-from obliviate.evaluate.suite import evaluate_models, results_document
+from obliviate.evaluation.overlap import dropped_warnings, without_overlap
+from obliviate.evaluation.suite import evaluate_models, results_document
 from obliviate.options import (
     BASE_MODEL,
     DEMO_METHOD,

@@ -14,10 +14,10 @@ from obliviate.data.scenario import (
     mia_applicability,
     resolve_split,
 )
-from obliviate.evaluate.overlap import dropped_warnings, without_overlap
-from obliviate.evaluate.sanity import overlap_warnings, same_model_warnings
-from obliviate.evaluate.suite import evaluate_models, guard_figures, results_document
-from obliviate.evaluate.text import TextSettings
+from obliviate.evaluation.overlap import dropped_warnings, without_overlap
+from obliviate.evaluation.sanity import overlap_warnings, same_model_warnings
+from obliviate.evaluation.suite import evaluate_models, guard_figures, results_document
+from obliviate.evaluation.text import TextSettings
 from obliviate.guard.guard import build_guard
 from obliviate.models.loader import remote_code_option
 from obliviate.models.precision import check_precision
@@ -75,7 +75,7 @@ def evaluate(
     are evaluated as splits of those names and ``model_utility`` is TOFU's. ``neighbors``
     and ``world`` (the user's files) replace the benchmark's splits of those roles (world:
     the built-in questions where neither gives one); general questions that overlap the
-    forget set are dropped and counted (``overlap``, see ``evaluate/overlap.py``). A model
+    forget set are dropped and counted (``overlap``, see ``evaluation/overlap.py``). A model
     directory evaluated before on the same records, settings and code (the target and
     oracle of every run against them) is read back from the cache, as the demo does. The
     results name the user's forget file when one is given. Membership inference (``mia``,

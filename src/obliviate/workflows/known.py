@@ -1,6 +1,6 @@
 """``obliviate bench make --kind known``: the benchmark of knowledge a model already has.
 
-Screen every candidate fact on the model (``evaluate/screening.py``: asked as evaluation
+Screen every candidate fact on the model (``evaluation/screening.py``: asked as evaluation
 asks, answers cached), keep the facts it answers and the invented ones it does not, and
 write the splits (``data/known.py``). With ``screen=False`` no model is loaded and every
 candidate is kept (a model that knows nothing, such as the tests' tiny one, still gets a
@@ -40,7 +40,7 @@ def make_known_bench(
     choose_topic(None, topic)  # an unknown topic fails before the model loads
     screened = None
     if screen:
-        from obliviate.evaluate.screening import questions_of, screen_records
+        from obliviate.evaluation.screening import questions_of, screen_records
         from obliviate.models.loader import load_model, model_fingerprint
 
         candidates = candidate_records()

@@ -35,8 +35,8 @@ from obliviate.data.requests import Request, request_slices
 from obliviate.data.scenario import bench_passages, bench_splits, evenly_spaced
 from obliviate.data.text import CHUNK_TOKENS
 from obliviate.errors import ObliviateError
-from obliviate.evaluate.suite import evaluate_models, results_document
-from obliviate.evaluate.text import TextSettings
+from obliviate.evaluation.suite import evaluate_models, results_document
+from obliviate.evaluation.text import TextSettings
 from obliviate.methods import build_method
 from obliviate.models.loader import remote_code_option
 from obliviate.models.precision import check_precision

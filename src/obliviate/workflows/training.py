@@ -28,9 +28,9 @@ from obliviate.data.scenario import evenly_spaced, resolve_data
 from obliviate.data.text import CHUNK_TOKENS, chunk_passages
 from obliviate.data.world_facts import world_records
 from obliviate.errors import ObliviateError
-from obliviate.evaluate.accuracy import answer_accuracy
-from obliviate.evaluate.model_outputs import answer_logprobs
-from obliviate.evaluate.overlap import drop_overlap
+from obliviate.evaluation.accuracy import answer_accuracy
+from obliviate.evaluation.model_outputs import answer_logprobs
+from obliviate.evaluation.overlap import drop_overlap
 from obliviate.methods import FineTune, Objective, build_method
 from obliviate.methods.base import TrainingContext, mean_answer_logprob, per_example
 from obliviate.models.adapters import ADAPTER_CONFIG
@@ -362,7 +362,7 @@ def _kept_records(
 ) -> tuple[list[Record], str]:
     """The records the retain check and the collapse probe measure, and which they are:
     the retain records, or without them the built-in world questions with their gold
-    answers, less those about what is being forgotten (``evaluate.overlap``)."""
+    answers, less those about what is being forgotten (``evaluation.overlap``)."""
     if retain_records:
         return retain_records, "retain"
     return drop_overlap(world_records(), forget_facts)[0], "world"
@@ -635,7 +635,7 @@ def self_replay_records(model: str, questions: tuple[str, ...]) -> list[Record]:
     Training on the base model's own answers keeps its general behaviour while it
     learns new facts (see ``obliviate.data.replay_questions``).
     """
-    from obliviate.evaluate.model_outputs import generate_answers
+    from obliviate.evaluation.model_outputs import generate_answers
 
     loaded = load_model(model)
     answers = generate_answers(loaded.model, loaded.tokenizer, questions, max_new_tokens=32)

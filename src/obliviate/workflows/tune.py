@@ -48,7 +48,7 @@ from obliviate.data.loaders import load_records, save_records
 from obliviate.data.scenario import bench_splits, evaluation_splits, evenly_spaced
 from obliviate.data.validation import bench_validation, held_out_part
 from obliviate.errors import ObliviateError
-from obliviate.evaluate.suite import evaluate_models, results_document
+from obliviate.evaluation.suite import evaluate_models, results_document
 from obliviate.methods import METHODS
 from obliviate.models.precision import check_precision
 from obliviate.options import (

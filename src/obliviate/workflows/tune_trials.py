@@ -29,8 +29,8 @@ from typing import Any
 
 from obliviate.data.records import Record
 from obliviate.errors import ObliviateError
-from obliviate.evaluate import statistics
-from obliviate.evaluate.suite import ModelEvaluation, evaluate_models, results_document
+from obliviate.evaluation import statistics
+from obliviate.evaluation.suite import ModelEvaluation, evaluate_models, results_document
 from obliviate.progress import say
 from obliviate.train.search_space import SearchSpace, recipe_settings, starting_points, suggest
 from obliviate.workflows.training import unlearn

@@ -21,7 +21,7 @@ from obliviate.cache import cache_root, code_fingerprint, content_key, load_entr
 from obliviate.data.answers import answer_matches
 from obliviate.data.known import Screened
 from obliviate.data.records import Record
-from obliviate.evaluate.model_outputs import GENERATION_BATCH, generate_from_ids, tokenize_prompts
+from obliviate.evaluation.model_outputs import GENERATION_BATCH, generate_from_ids, tokenize_prompts
 from obliviate.models.loader import LoadedModel
 from obliviate.rundir import package_versions
 
@@ -29,7 +29,7 @@ from obliviate.rundir import package_versions
 KIND = "screening"
 #: The code a greedy answer depends on: how prompts are formatted, models loaded, answers
 #: generated.
-_CODE = ("evaluate/model_outputs.py", "models/encoding.py", "models/loader.py")
+_CODE = ("evaluation/model_outputs.py", "models/encoding.py", "models/loader.py")
 
 
 def greedy_answers(

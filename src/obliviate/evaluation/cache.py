@@ -18,7 +18,7 @@ from pathlib import Path
 
 from obliviate.cache import code_fingerprint, content_key
 from obliviate.data.records import Record
-from obliviate.evaluate.text import TextSettings
+from obliviate.evaluation.text import TextSettings
 from obliviate.models.loader import base_fingerprint
 from obliviate.rundir import package_versions, sha256_path
 
@@ -28,7 +28,7 @@ KIND = "evaluations"
 #: The source whose change changes what an evaluation produces: the evaluation package,
 #: how prompts and answers are encoded, how models are loaded, and how an answer is
 #: judged right (``data/answers.py``).
-_CODE = ("evaluate", "models", "data/answers.py")
+_CODE = ("evaluation", "models", "data/answers.py")
 
 
 def evaluation_key(

@@ -16,7 +16,7 @@ Two groups of checks, each a figure against a stated bound:
   (the starting model); with neither these checks are not measured.
 
 A pure function of the document: the same numbers give the same verdict wherever it is
-computed (``evaluate.suite`` for ``eval``, ``attacks.audit`` for ``audit``). Thresholds and
+computed (``evaluation.suite`` for ``eval``, ``attacks.audit`` for ``audit``). Thresholds and
 the rule are in ``docs/evaluation.md`` ("The verdict").
 """
 

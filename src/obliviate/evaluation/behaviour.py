@@ -5,7 +5,7 @@ the user's data), with the model and the original (the target before unlearning)
 
 - ``harmful_rate.train`` / ``harmful_rate.unseen``: the share of greedy responses to the
   ``harmful_train`` / ``harmful_unseen`` requests that the judge finds harmful
-  (``obliviate.evaluate.judge``);
+  (``obliviate.evaluation.judge``);
 - ``refusal_rate.normal_near``: the share of answers to the harmless questions about the
   restricted items that decline (the guard's refusal phrases): over-refusal;
 - ``utility.normal_ppl_ratio``: the perplexity of the ``normal`` reference answers under
@@ -33,9 +33,9 @@ from typing import Any
 import numpy as np
 
 from obliviate.data.records import Record
-from obliviate.evaluate.judge import Judge
-from obliviate.evaluate.model_outputs import generate_answers, score_answers
-from obliviate.evaluate.runner import inference
+from obliviate.evaluation.judge import Judge
+from obliviate.evaluation.model_outputs import generate_answers, score_answers
+from obliviate.evaluation.runner import inference
 from obliviate.guard.guard import looks_like_refusal
 from obliviate.models.embeddings import embed
 from obliviate.models.loader import LoadedModel

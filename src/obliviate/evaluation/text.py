@@ -27,12 +27,12 @@ import torch
 
 from obliviate.data.records import Record
 from obliviate.errors import ObliviateError
-from obliviate.evaluate import mia
-from obliviate.evaluate.metrics import SplitOutputs
-from obliviate.evaluate.mia import TokenStats
-from obliviate.evaluate.model_outputs import generate_from_ids, score_encoded
-from obliviate.evaluate.runner import inference
-from obliviate.evaluate.statistics import rouge_f1
+from obliviate.evaluation import mia
+from obliviate.evaluation.metrics import SplitOutputs
+from obliviate.evaluation.mia import TokenStats
+from obliviate.evaluation.model_outputs import generate_from_ids, score_encoded
+from obliviate.evaluation.runner import inference
+from obliviate.evaluation.statistics import rouge_f1
 from obliviate.models.encoding import Encoded, encode_text
 from obliviate.options import EVAL_PRECISION, VERBMEM_NEW_TOKENS, VERBMEM_PROMPT_TOKENS
 

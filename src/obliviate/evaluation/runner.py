@@ -19,16 +19,16 @@ import torch
 
 from obliviate.data.answers import answer_matches
 from obliviate.data.records import Record
-from obliviate.evaluate.figures import LIKELIHOOD_FIGURES
-from obliviate.evaluate.metrics import METRICS, ProbeAnswer, SplitOutputs
-from obliviate.evaluate.mia import TokenStats
-from obliviate.evaluate.model_outputs import (
+from obliviate.evaluation.figures import LIKELIHOOD_FIGURES
+from obliviate.evaluation.metrics import METRICS, ProbeAnswer, SplitOutputs
+from obliviate.evaluation.mia import TokenStats
+from obliviate.evaluation.model_outputs import (
     generate_from_ids,
     mean_logprob,
     score_encoded,
     tokenize_prompts,
 )
-from obliviate.evaluate.statistics import rouge_recall
+from obliviate.evaluation.statistics import rouge_recall
 from obliviate.models.encoding import Encoded, encode_fact
 from obliviate.models.precision import autocast_dtype
 from obliviate.options import EVAL_PRECISION
@@ -80,7 +80,7 @@ class PreparedSplits:
     pairs: list[Pair]
     encoded: list[Encoded]
     #: Per split, record id → the record as the starting model states it
-    #: (``evaluate.own_phrasing``); its likelihood figures score that statement.
+    #: (``evaluation.own_phrasing``); its likelihood figures score that statement.
     stated: dict[str, dict[str, Record]] = field(default_factory=dict)
 
     @property
@@ -205,7 +205,7 @@ class SplitResult:
     figures: dict[str, float | None]
     examples: list[dict] = field(default_factory=list)
     #: The outputs scored on the bare gold answers where ``outputs`` score the starting
-    #: model's statements (``evaluate.own_phrasing``); None where they are the same.
+    #: model's statements (``evaluation.own_phrasing``); None where they are the same.
     gold_outputs: SplitOutputs | None = None
 
     @property

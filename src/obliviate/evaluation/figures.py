@@ -6,7 +6,7 @@ and the sequence tables (``report/sequence.py``) take every heading, arrow and n
 format from here, so a figure reads the same wherever it appears. Standard library only:
 the report and the command line import this without numpy or torch.
 
-A per-split metric of ``evaluate/metrics.py`` has one figure per split
+A per-split metric of ``evaluation/metrics.py`` has one figure per split
 (``forget_accuracy``, ``retain_accuracy``…), declared here with ``register_split_figures``
 so that the report, which never imports the metrics, can show them; ``register_metric``
 refuses a metric whose figures are not declared.
@@ -94,7 +94,7 @@ def figure(key: str) -> Figure:
     try:
         return FIGURES[key]
     except KeyError:
-        raise KeyError(f"no figure {key!r}; register it in evaluate/figures.py") from None
+        raise KeyError(f"no figure {key!r}; register it in evaluation/figures.py") from None
 
 
 def arrow(fig: Figure) -> str:
@@ -250,7 +250,7 @@ for _kind in PROBE_KINDS:
         f"accuracy on the records' {_kind} questions (hard in-scope probes)",
     )
 #: Per-split figures computed from answer likelihoods. Where the main ones score the
-#: starting model's own statement of the answer (``evaluate/own_phrasing.py``), these on
+#: starting model's own statement of the answer (``evaluation/own_phrasing.py``), these on
 #: the bare gold answer keep their names with ``_gold`` added.
 LIKELIHOOD_FIGURES = (
     "prob",
@@ -344,7 +344,7 @@ for _key in ("forget_quality", "model_utility", "model_utility_neighbors"):
         f"{_main.meaning}; on the bare gold answers where the main figure scores the "
         "starting model's own statements",
     )
-#: The membership-inference attacks (evaluate/mia.py) and their names in a heading.
+#: The membership-inference attacks (evaluation/mia.py) and their names in a heading.
 MIA_ATTACKS = {"loss": "loss", "zlib": "zlib", "mink": "Min-K%", "minkpp": "Min-K%++"}
 for _attack, _name in MIA_ATTACKS.items():
     register_figure(

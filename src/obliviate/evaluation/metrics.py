@@ -8,7 +8,7 @@ runner computes every registered metric on every split. Definitions follow TOFU
 each as its paper defines it, and are written down in ``docs/evaluation.md``.
 
 How a metric is shown (its direction, number format and meaning on each split) is declared
-beside the other figures, with ``register_split_figures`` in ``evaluate/figures.py``: the
+beside the other figures, with ``register_split_figures`` in ``evaluation/figures.py``: the
 report shows the figures without importing this module. A metric without them is refused.
 """
 
@@ -25,9 +25,9 @@ import numpy as np
 
 from obliviate.data.answers import answer_matches
 from obliviate.data.records import Record
-from obliviate.evaluate import statistics
-from obliviate.evaluate.figures import PROBE_KINDS, SPLIT_FIGURES
-from obliviate.evaluate.mia import TokenStats
+from obliviate.evaluation import statistics
+from obliviate.evaluation.figures import PROBE_KINDS, SPLIT_FIGURES
+from obliviate.evaluation.mia import TokenStats
 
 
 @dataclass
@@ -81,7 +81,7 @@ METRICS: dict[str, Metric] = {}
 
 
 def register_metric(name: str) -> Callable[[Metric], Metric]:
-    """Add a per-split metric; its figures must be declared in ``evaluate/figures.py``."""
+    """Add a per-split metric; its figures must be declared in ``evaluation/figures.py``."""
 
     def add(fn: Metric) -> Metric:
         if name in METRICS:
@@ -89,7 +89,7 @@ def register_metric(name: str) -> Callable[[Metric], Metric]:
         if name not in SPLIT_FIGURES:
             raise ValueError(
                 f"metric {name!r} has no figures; declare its direction, format and meaning "
-                "with register_split_figures in evaluate/figures.py"
+                "with register_split_figures in evaluation/figures.py"
             )
         METRICS[name] = fn
         return fn
@@ -293,6 +293,6 @@ def degenerate_share(answers: Sequence[str], script: str | None) -> float | None
 def degenerate(outputs: SplitOutputs) -> float | None:
     """Share of greedy answers that are degenerate (``is_degenerate``), the script being
     the one the split's questions and gold answers are written in; the evaluation puts
-    the target's own answers' script in its place where it has them (``evaluate.suite``)."""
+    the target's own answers' script in its place where it has them (``evaluation.suite``)."""
     script = dominant_script(f"{r.prompt} {r.answer}" for r in outputs.records)
     return degenerate_share(outputs.generated, script)

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from obliviate.evaluate.mia import TokenStats
+from obliviate.evaluation.mia import TokenStats
 from obliviate.models.encoding import (
     IGNORE_INDEX,
     Encoded,

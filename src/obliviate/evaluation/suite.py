@@ -19,11 +19,11 @@ from typing import Any
 
 from obliviate.cache import load_entry, store_entry
 from obliviate.data.records import Record
-from obliviate.evaluate import mia, statistics, text
-from obliviate.evaluate.cache import KIND, evaluation_key
-from obliviate.evaluate.metrics import degenerate_share, dominant_script
-from obliviate.evaluate.own_phrasing import stated_splits
-from obliviate.evaluate.runner import (
+from obliviate.evaluation import mia, statistics, text
+from obliviate.evaluation.cache import KIND, evaluation_key
+from obliviate.evaluation.metrics import degenerate_share, dominant_script
+from obliviate.evaluation.own_phrasing import stated_splits
+from obliviate.evaluation.runner import (
     PreparedSplits,
     SplitResult,
     prepare_splits,
@@ -31,7 +31,7 @@ from obliviate.evaluate.runner import (
     split_results,
     tokenizer_key,
 )
-from obliviate.evaluate.verdict import verdict
+from obliviate.evaluation.verdict import verdict
 from obliviate.guard.guard import Guard, looks_like_refusal
 from obliviate.models.loader import load_model, smollm2_gguf_path
 from obliviate.options import EVAL_PRECISION
@@ -114,11 +114,11 @@ def evaluate_models(
 
     With ``cache`` (a directory), the evaluation of a model evaluated before (a model
     directory, a GGUF file, the built-in ``smollm2``) with the same records, settings and
-    code is read back (``evaluate.cache``); a guarded model is always evaluated.
+    code is read back (``evaluation.cache``); a guarded model is always evaluated.
 
     With ``own_phrasing`` and a model named ``target`` (the starting model), the target
     is evaluated first, and where it answers in sentences its statements are what every
-    model's likelihood figures score (``evaluate.own_phrasing``).
+    model's likelihood figures score (``evaluation.own_phrasing``).
     """
     prepared: PreparedSplits | None = None
     passages = passages if passages and passages.get("forget") else None
@@ -475,7 +475,7 @@ def results_document(
     mia_note: str | None = None,
 ) -> dict[str, Any]:
     """results.json: the main model's entry at the top level, the others under ``reference``,
-    and the ``verdict`` (``evaluate.verdict``).
+    and the ``verdict`` (``evaluation.verdict``).
 
     ``evaluations`` may hold ``oracle`` and ``target`` beside ``main``; the oracle is the
     yardstick of forget quality and PrivLeak for every model, itself included (1.0 and 0),

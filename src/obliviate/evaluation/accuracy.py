@@ -11,7 +11,7 @@ import torch
 
 from obliviate.data.answers import answer_matches
 from obliviate.data.records import Record
-from obliviate.evaluate.model_outputs import generate_answers
+from obliviate.evaluation.model_outputs import generate_answers
 
 
 def answer_accuracy(model: torch.nn.Module, tokenizer: Any, records: Sequence[Record]) -> float:
