@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import inspect
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -68,6 +68,24 @@ def generate_from_ids(
     ``on_batch(n)`` is told after each batch how many prompts it held (for progress bars).
     """
     answers: list[str] = [""] * len(prompt_ids)
+    for chunk, ids, mask, _, cache in _prompt_batches(model, tokenizer, prompt_ids, batch_size):
+        texts = _greedy(model, tokenizer, ids, mask, max_new_tokens, cache)
+        for i, text in zip(chunk, texts, strict=True):
+            answers[i] = text
+        if on_batch:
+            on_batch(len(chunk))
+    return answers
+
+
+def _prompt_batches(
+    model: torch.nn.Module,
+    tokenizer: object,
+    prompt_ids: Sequence[Sequence[int]],
+    batch_size: int,
+) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor, torch.Tensor, Any]]:
+    """Prompts in batches of like lengths: each batch's indices into ``prompt_ids``, its
+    left-padded ids and mask, positions as ``generate`` numbers them, and the KV cache of
+    all but the last column (one pass over the prompts' shared prefix)."""
     order = _by_length([len(p) for p in prompt_ids])
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
@@ -78,12 +96,7 @@ def generate_from_ids(
         ids, mask = ids.to(model.device), mask.to(model.device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         cache = _prompt_cache(model.get_decoder(), ids, mask, positions, shared, ids.shape[1] - 1)
-        texts = _greedy(model, tokenizer, ids, mask, max_new_tokens, cache)
-        for i, text in zip(chunk, texts, strict=True):
-            answers[i] = text
-        if on_batch:
-            on_batch(len(chunk))
-    return answers
+        yield chunk, ids, mask, positions, cache
 
 
 def _left_padded(
@@ -262,16 +275,8 @@ def generate_and_score(
     cache_argument = _cache_argument(decoder)
     texts: list[str] = [""] * len(prompt_ids)
     means: list[float] = [0.0] * len(prompt_ids)
-    order = _by_length([len(p) for p in prompt_ids])
-    for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
-        prompts = [prompt_ids[i] for i in chunk]
-        shared = _common_prefix(prompts)
-        # At least two columns: the cache holds all but the last (a pad column is masked).
-        ids, mask = _left_padded(prompts, tokenizer.pad_token_id, 2, shared)
-        ids, mask = ids.to(model.device), mask.to(model.device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)  # as ``generate`` numbers them
-        cache = _prompt_cache(decoder, ids, mask, positions, shared, ids.shape[1] - 1)
+    batches = _prompt_batches(model, tokenizer, prompt_ids, batch_size)
+    for chunk, ids, mask, positions, cache in batches:
         answers = collate(
             [
                 Encoded((ids_row[-1], *answer_ids[i]), (IGNORE_INDEX, *answer_ids[i]))
