@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/behaviour.py [--model smollm2|tiny] \
         [--settings saturated,faithful] [--methods ga,grad_diff,npo,task_vector,sku] \
-        [--work runs/bench-behaviour] [--no-diagnostics]
+        [--work runs/bench-behaviour] [--diagnose faithful]
 
 For each setting (``obliviate.data.behaviour``):
 
@@ -24,8 +24,9 @@ For each setting (``obliviate.data.behaviour``):
    under the in-context and jailbreak attacks once (``obliviate.attacks.behaviour``);
    each is judged by the marker rule against the target. A model's answers are kept in
    ``WORK/S/eval/<model>/outputs.json`` and reused while its manifest is unchanged;
-5. unless ``--no-diagnostics``, SKU's two diagnostic figures (``benchmarks/sku.py``): τ
-   split by loss term (four more stage-1 runs) and the harmful rate against λ.
+5. in the settings ``--diagnose`` names (the faithful one, SKU's own, unless told; ``''``
+   for none), SKU's two diagnostic figures (``benchmarks/sku.py``): τ split by loss term
+   (four more stage-1 runs) and the harmful rate against λ.
 
 Prints one Markdown table (both settings) and the diagnostics, also written to
 ``WORK/behaviour.md``; each setting's results documents go to
@@ -255,7 +256,8 @@ def run_setting(
     config = work / "unlearn.yaml"
     config.write_text(yaml.safe_dump(UNLEARN_RECIPES[recipe]))
 
-    stage1 = list(STAGE1_RUNS) if args.diagnostics else []
+    diagnose_here = setting in args.diagnose
+    stage1 = list(STAGE1_RUNS) if diagnose_here else []
     costs = {m: unlearn(m, target, forget, bench, work / m, config) for m in methods + stage1}
     methods = [m for m in methods if costs[m] is not None]
     splits = {
@@ -298,7 +300,7 @@ def run_setting(
     if runs:
         write_report(runs, work / "report.html")
     diagnostics = None
-    if args.diagnostics:
+    if diagnose_here:
         diagnostics = diagnose(
             work, target, splits, outputs["target"], target_figures, judge, args.precision
         )
@@ -317,15 +319,16 @@ def main() -> None:
         "--precision", default="auto", help="evaluation precision (auto: bf16 where native)"
     )
     parser.add_argument(
-        "--diagnostics",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="SKU's τ split by loss term and harmful rate against λ (four more stage-1 runs)",
+        "--diagnose",
+        default="faithful",
+        help="settings (comma-separated, '' for none) where SKU's τ is split by loss term "
+        "(four more stage-1 runs) and its harmful rate drawn against λ",
     )
     args = parser.parse_args()
     methods = [m for m in args.methods.split(",") if m]
     settings = [s for s in args.settings.split(",") if s]
-    unknown = [s for s in settings if s not in SETTINGS]
+    args.diagnose = [s for s in args.diagnose.split(",") if s]
+    unknown = [s for s in settings + args.diagnose if s not in SETTINGS]
     if unknown:
         parser.error(f"unknown setting(s) {', '.join(unknown)}; use {' or '.join(SETTINGS)}")
     args.work.mkdir(parents=True, exist_ok=True)

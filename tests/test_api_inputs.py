@@ -114,6 +114,64 @@ def test_bad_inputs_are_one_line_errors(loaded, tmp_path) -> None:
     assert "tokenizer" in inspect.signature(obliviate.unlearn).parameters
 
 
+def written_text(out: Path) -> str:
+    """Every text file a run wrote (results, manifests, reports, tables), as one string."""
+    kinds = {".json", ".jsonl", ".yaml", ".md", ".html", ".csv"}
+    return "".join(p.read_text(encoding="utf-8") for p in out.rglob("*") if p.suffix in kinds)
+
+
+def test_evaluate_behaviour_takes_a_loaded_model_and_a_dict_of_splits(loaded, tmp_path) -> None:
+    from obliviate.data.behaviour import make_behaviour_benchmark
+
+    files = make_behaviour_benchmark(tmp_path / "bench", seed=0, size=6)
+    splits = {name: rows(files[name]) for name in ("harmful_train", "normal")}
+    splits["normal"] = Dataset.from_list(splits["normal"])
+    model, tokenizer = loaded
+    out = tmp_path / "eval"
+    document = obliviate.evaluate_behaviour(
+        model, out, bench=splits, max_per_split=2, max_new_tokens=4, tokenizer=tokenizer
+    )
+    assert document["model"].startswith(MODEL_LABEL) and document["behaviour"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["inputs"]["bench"]["path"] == "splits (dict of harmful_train, normal)"
+    assert manifest["records"] == {"harmful_train": 2, "normal": 2}
+    assert "obliviate-inputs-" not in written_text(out)
+    with pytest.raises(ObliviateError, match=r"^splits \(dict of normal\) is not a behaviour"):
+        obliviate.evaluate_behaviour("tiny", tmp_path / "a", bench={"normal": splits["normal"]})
+    with pytest.raises(ObliviateError, match="split names are words"):
+        obliviate.evaluate_behaviour("tiny", tmp_path / "b", bench={"../x": []})
+
+
+def test_sequence_takes_a_loaded_model_and_its_oracles(loaded, bench_dir, tmp_path) -> None:
+    model, tokenizer = loaded
+    with pytest.raises(ObliviateError, match=f"^{MODEL_LABEL} .*not a fine-tune's run dir"):
+        obliviate.sequence(model, bench_dir, "ga", "forget05", tmp_path / "a", tokenizer=tokenizer)
+    out = tmp_path / "seq"
+    settings = {"config": FAST, "max_per_split": 4, "allow_weak": True}
+    summary = obliviate.sequence(
+        (model, tokenizer), bench_dir, "ga", "forget05", out, oracles=[model], **settings
+    )  # the user's model stands in for the oracle: the mechanics are under test
+    assert summary["model"].startswith(MODEL_LABEL) and summary["oracles"] == [summary["model"]]
+    step = json.loads((out / "step-1" / "manifest.json").read_text())
+    assert step["model"]["spec"] == step["sequence"]["previous_model"] == summary["model"]
+    assert "obliviate-inputs-" not in written_text(out)
+
+
+def test_tune_takes_a_loaded_model_and_lists_of_dicts(loaded, bench_dir, tmp_path) -> None:
+    forget, retain = rows(bench_dir / "forget10.jsonl"), rows(bench_dir / "retain90.jsonl", 24)
+    out = tmp_path / "tune"
+    result = obliviate.tune(
+        loaded, out, forget=forget, retain=Dataset.from_list(retain), method="grad_diff",
+        trials=1, steps_range="2,3", max_per_split=8,
+    )  # fmt: skip
+    assert result["model"].startswith(MODEL_LABEL)
+    assert [t["state"] for t in result["tune"]["trials"]] == ["complete"]
+    assert result["tune"]["validation"]["forget_file"] == f"records (list of {len(forget)})"
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["retain"] == f"records (Dataset of {len(retain)})"
+    assert (out / "recipe.yaml").is_file() and "obliviate-inputs-" not in written_text(out)
+
+
 def test_import_obliviate_loads_no_torch() -> None:
     code = (
         "import obliviate, sys; assert 'torch' not in sys.modules; print(' '.join(dir(obliviate)))"

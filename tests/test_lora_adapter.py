@@ -9,7 +9,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+import yaml
+from conftest import cli_before_torch, run_cli
 
 from obliviate import api
 from obliviate.cli.params import merge_settings
@@ -147,8 +148,61 @@ def test_keep_adapter_is_refused_where_no_adapter_results(
     no_lora = TrainConfig(max_steps=1, precision="fp32")
     with pytest.raises(ObliviateError, match="add --lora"):
         api.unlearn("tiny", forget, retain, "ga", tmp_path / "r", no_lora, keep_adapter=True)
+    with pytest.raises(ObliviateError, match="add --lora"):  # before any step or run folder
+        api.sequence("tiny", bench_dir, "ga", "forget05", tmp_path / "s", keep_adapter=True)
     with pytest.raises(ObliviateError, match="task-vector negation"):
         api.unlearn("tiny", forget, retain, "task_vector", tmp_path / "r", LORA, keep_adapter=True)
     args = ["--forget", str(forget), "--retain", str(retain), "--out", str(tmp_path / "r")]
     assert run_cli(["unlearn", "-m", "tiny", *args, "--keep-adapter"], monkeypatch) == 2
-    assert not (tmp_path / "r").exists()
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_adapter_over_a_replaced_base_is_one_line(runs, tmp_path: Path) -> None:
+    """The base recorded by content: a copy of it loads the adapter, another model in its
+    place is refused; an adapter that recorded nothing (peft's own) loads as before."""
+    base, moved = tmp_path / "base", tmp_path / "moved"
+    shutil.copytree(runs["source"], base)
+    shutil.copytree(runs["kept"], moved)
+    config_file = moved / "model" / "adapter_config.json"
+    config = json.loads(config_file.read_text())
+    config_file.write_text(json.dumps(config | {"base_model_name_or_path": str(base)}))
+    assert (moved / "model" / "base_fingerprint.json").is_file()
+    load_model(str(moved))  # the same content elsewhere
+    shutil.rmtree(base)
+    shutil.copytree(runs["merged"] / "model", base)  # another model where the base was
+    with pytest.raises(ObliviateError, match=r"base model at .*base changed since") as err:
+        load_model(str(moved))
+    assert "\n" not in str(err.value) and "retrain" in str(err.value)
+    (moved / "model" / "base_fingerprint.json").unlink()
+    load_model(str(moved))
+
+
+def test_a_sequence_keeps_a_chain_of_adapters(runs, bench_dir: Path, tmp_path: Path) -> None:
+    """Each step's adapter goes over the step before's model; the published chain loads."""
+    source = str(runs["source"])
+    out = tmp_path / "seq"
+    summary = api.sequence(
+        source, bench_dir, "grad_diff", "forget05,forget10", out, oracles=[source, source],
+        config=LORA, max_per_split=4, allow_weak=True, keep_adapter=True,
+    )  # fmt: skip
+    assert [s["step"] for s in summary["steps"]] == [1, 2]
+    for step, base in ((1, runs["source"]), (2, out / "step-1")):
+        model = out / f"step-{step}" / "model"
+        assert (model / "base_fingerprint.json").is_file() and not (model / "config.json").exists()
+        config = json.loads((model / "adapter_config.json").read_text())
+        assert config["base_model_name_or_path"] == str(base.resolve())
+        assert (out / f"step-{step}" / "report.html").is_file()
+    assert yaml.safe_load((out / "config.yaml").read_text())["keep_adapter"] is True
+    assert load_model(str(out / "step-2")).model is not None  # published paths, checked bases
+
+
+def test_sequence_keep_adapter_without_lora_is_one_line_before_torch(
+    bench_dir: Path, tmp_path: Path
+) -> None:
+    args = ["sequence", "--model", "tiny", "--bench", str(bench_dir)]
+    args += ["--requests", "forget05", "--keep-adapter", "--out", "run"]
+    imported, code, err = cli_before_torch(args, tmp_path)
+    assert (imported, code) == (False, 2), err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "add --lora" in lines[0], err
+    assert not (tmp_path / "run").exists()

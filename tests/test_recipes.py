@@ -25,6 +25,7 @@ SMOLLM2 = Recipe(
     unlearn=TrainConfig(epochs=8, lr=2e-5, batch_size=8, scheduler="constant", min_steps=32),
     replay=True,
     default_method="grad_diff",
+    known_method="rmu",
     methods={
         "grad_diff": MethodRecipe(params={"retain_weight": 3.0}),
         "rmu": MethodRecipe(train={"lr": 5e-4}),
@@ -118,6 +119,15 @@ def test_a_number_in_exponent_spelling_loads_as_a_number(tmp_path: Path) -> None
     assert recipe.unlearn.epochs == 2.5
     assert recipe.methods == {}
     assert recipe.default_method == "grad_diff"
+    assert recipe.method_for_known == "grad_diff"  # no known_method: the default one
+
+
+def test_known_method_is_the_method_for_knowledge_from_pretraining(tmp_path: Path) -> None:
+    recipe = recipe_from_file(
+        write(tmp_path, "finetune: {}\nunlearn: {}\nreplay: true\nknown_method: rmu\n")
+    )
+    assert (recipe.default_method, recipe.method_for_known) == ("grad_diff", "rmu")
+    assert load_recipe("smollm2").method_for_known == "rmu"
 
 
 def test_a_users_file_equal_to_a_shipped_one_loads_the_same(tmp_path: Path) -> None:
@@ -141,6 +151,7 @@ def test_a_users_file_equal_to_a_shipped_one_loads_the_same(tmp_path: Path) -> N
             "methods.rmu.train.lrr",
         ),
         ("finetune: {}\nunlearn: {}\nreplay: true\ndefault_method: npoo\n", "npoo"),
+        ("finetune: {}\nunlearn: {}\nreplay: true\nknown_method: rmuu\n", "rmuu"),
         ("finetune: {}\nunlearn: {}\nreplay: true\nmethod_params: {}\n", "method_params"),
     ],
 )

@@ -3,6 +3,7 @@ sequential setting), on the tiny model and the session's 20-person benchmark."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from pathlib import Path
@@ -173,6 +174,20 @@ def test_each_step_is_a_run_directory_chained_by_its_manifest(
     assert not list(out.parent.glob(".*partial"))
     for path in out.rglob("*.json"):
         assert ".seq.partial" not in path.read_text(), path
+
+
+def test_a_sequence_config_yaml_is_accepted_back(sequence_run: dict, tiny_target: Path) -> None:
+    """``sequence --config <run>/config.yaml`` repeats the run: lists read back as the
+    comma-separated options, the schedule as training options, records-only keys dropped."""
+    from obliviate.cli.params import merge_settings
+    from obliviate.cli.training import sequence
+
+    cli = dict.fromkeys(inspect.signature(sequence).parameters) | {"overwrite": False}
+    settings = merge_settings(sequence_run["out"] / "config.yaml", cli, sequence)
+    assert settings["requests"] == "forget05,forget10"
+    assert settings["model"] == str(tiny_target)
+    assert (settings["max_steps"], settings["lr"], settings["method"]) == (10, 5e-4, "grad_diff")
+    assert "oracle_train" not in settings and "text_settings" not in settings
 
 
 def test_each_oracle_is_the_target_retrained_without_everyone_removed_so_far(

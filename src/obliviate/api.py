@@ -2,10 +2,13 @@
 
 The command line is a thin layer over these; each takes what its command takes, with
 the same defaults (``obliviate.options``). They are ``obliviate.unlearn`` and so on too.
-Where a command takes a model, the function also takes a loaded ``transformers`` model
-(with ``tokenizer=``, or as a ``(model, tokenizer)`` pair); where it takes records, a list
-of dicts in any record format (``data.loaders``) or a ``datasets.Dataset``
-(``workflows.inputs``: saved to a temporary folder, named in the run as what they are)::
+Where a command takes a model (``unlearn``, ``finetune``, ``evaluate``, ``audit``,
+``evaluate_behaviour``, ``sequence`` and its ``oracles`` list, ``tune``), the function also
+takes a loaded ``transformers`` model (with ``tokenizer=``, or as a ``(model, tokenizer)``
+pair); where it takes records, a list of dicts in any record format (``data.loaders``) or a
+``datasets.Dataset``, and ``evaluate_behaviour``'s ``bench`` a dict of split name → records
+(``workflows.inputs``: saved to a temporary folder, named in the run as what they are). Run
+directories, fact benchmark folders and ``sequence``'s request names stay paths and names::
 
     import obliviate
     from transformers import AutoModelForCausalLM, AutoTokenizer

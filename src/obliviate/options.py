@@ -155,7 +155,12 @@ KEEP_ADAPTER = Option(
 
 # -- demo -----------------------------------------------------------------------------------
 DEMO_OUT = Option("out", "runs/demo", "Run directory (replaced by each demo run).")
-DEMO_METHOD = Option("method", "grad_diff", "Unlearning method.")
+DEMO_METHOD = Option(
+    "method",
+    None,
+    "Unlearning method (default: the recipe's: grad_diff on the default model; with --quick "
+    "its method for knowledge from pretraining, rmu).",
+)
 DEMO_SEED = Option("seed", 0, "Benchmark and training seed.")
 PEOPLE = Option("people", 40, "Fictitious people in the benchmark (about 8 facts each).")
 

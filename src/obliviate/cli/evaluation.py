@@ -292,7 +292,7 @@ def report(
 def demo(
     out: Annotated[Path, opt(o.DEMO_OUT, "--out", "-o")] = Path(o.DEMO_OUT.default),
     model: BaseModelOpt = o.BASE_MODEL.default,
-    method: Annotated[str, opt(o.DEMO_METHOD)] = o.DEMO_METHOD.default,
+    method: Annotated[str | None, opt(o.DEMO_METHOD)] = o.DEMO_METHOD.default,
     seed: Annotated[int, opt(o.DEMO_SEED)] = o.DEMO_SEED.default,
     people: Annotated[int, opt(o.PEOPLE)] = o.PEOPLE.default,
     text: Annotated[

@@ -32,6 +32,7 @@ from obliviate.yamltext import parse_yaml
 def opt(option: o.Option, *declarations: str, **kwargs: Any) -> Any:
     """The typer option of ``option``: its flag (or ``declarations``) and help with default
     (plain text: the app renders help with click's formatter, readable at 80 columns)."""
+    kwargs.setdefault("show_default", False)  # help_text states it once
     return typer.Option(*(declarations or (option.flag,)), help=option.help_text, **kwargs)
 
 
@@ -283,6 +284,11 @@ def _option_types(cli: dict[str, Any], command: Callable[..., Any]) -> dict[str,
     return kinds
 
 
+#: What a run's config.yaml records of the run without being an option: the recipe it
+#: applied, a sequence's oracle fine-tune schedule and text-scenario settings.
+RECORDS_ONLY = ("recipe", "oracle_train", "text_settings")
+
+
 def _unnested(
     settings: dict[str, Any], cli: dict[str, Any], where: Path, command: Callable[..., Any]
 ) -> dict[str, Any]:
@@ -304,7 +310,8 @@ def _unnested(
         settings |= {renamed.get(k, k): v for k, v in data.items()}
     if isinstance(settings.get("models"), dict):
         settings = {k: v for k, v in settings.items() if k != "models"} | settings["models"]
-    settings.pop("recipe", None)  # the record of the recipe the run applied
+    for record in RECORDS_ONLY if made_by is not None else ("recipe",):
+        settings.pop(record, None)
     if "method" not in cli and settings.get("method") == "finetune":
         del settings["method"]  # a fine-tune's config.yaml names its objective
     if "param" not in cli and not settings.get("method_params"):
@@ -332,6 +339,8 @@ def _checked(
         elif _list_of(kind) is not None:
             items = value if isinstance(value, list) else [value]
             checked[key] = [_converted(v, _list_of(kind), key, where) for v in items]
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            checked[key] = _converted(",".join(value), kind, key, where)  # comma-separated
         else:
             checked[key] = _converted(value, kind, key, where)
     return checked

@@ -50,7 +50,13 @@ from obliviate.cli.params import (
 from obliviate.models.adapters import check_keep_adapter
 from obliviate.train.config import TrainConfig
 from obliviate.train.health import COLLAPSE_FRACTION, FORGET_MARGIN
-from obliviate.train.recipes import describe_finetunes, describe_recipes, recipe_for
+from obliviate.train.recipes import (
+    base_model,
+    describe_finetunes,
+    describe_recipes,
+    load_recipe,
+    recipe_for,
+)
 
 KeepAdapterOpt = Annotated[bool | None, opt(o.KEEP_ADAPTER, "--keep-adapter/--merge-lora")]
 
@@ -59,6 +65,15 @@ def _check_keep_adapter(settings: dict[str, Any], schedule: TrainConfig) -> None
     """``--keep-adapter`` without LoRA (given, or in ``schedule``: the recipe's), refused
     before torch is imported."""
     check_keep_adapter(bool(settings.get("keep_adapter")), settings.get("lora", schedule.lora))
+
+
+def _check_unlearn_keep_adapter(settings: dict[str, Any]) -> None:
+    """``_check_keep_adapter`` over the unlearning schedule of the recipe of ``--model``'s
+    base, read without its method check (the registry loads torch)."""
+    if settings.get("keep_adapter"):
+        recipe = load_recipe(base_model(settings["model"]), check_methods=False)
+        method = settings.get("method") or recipe.default_method
+        _check_keep_adapter(settings, recipe.unlearn_config(method))
 
 
 def training_settings(settings: dict[str, Any]) -> dict[str, Any]:
@@ -180,9 +195,7 @@ def unlearn(
 ) -> None:
     s = merge_settings(config, locals() | {"config": None, "param": None}, unlearn)
     require(s, "model", "forget", "out")
-    if s.get("keep_adapter"):
-        recipe = recipe_for(s["model"])[0]
-        _check_keep_adapter(s, recipe.unlearn_config(s.get("method") or recipe.default_method))
+    _check_unlearn_keep_adapter(s)
     from obliviate import api
 
     result = api.unlearn(
@@ -267,6 +280,7 @@ def sequence(
     lora: LoraOpt = None,
     grad_accum: GradAccumOpt = None,
     precision: PrecisionOpt = None,
+    keep_adapter: KeepAdapterOpt = None,
     allow_weak: Annotated[bool, opt(o.ALLOW_WEAK, "--allow-weak")] = False,
     overwrite: OverwriteOpt = False,
     resume: ResumeOpt = False,
@@ -279,12 +293,14 @@ def sequence(
 
     Writes --out/step-1, step-2, ... (run directories; each manifest names the model it
     started from and its request) and --out/results.json, summary.md, sequence.png.
-    Training options are every step's (unlearn's defaults: the recipe of --model's base);
+    Training options are every step's (unlearn's defaults: the recipe of --model's base;
+    with --lora --keep-adapter each step keeps its adapter over the step before's model);
     a step that does not forget stops the sequence (--resume continues after the last
     finished step) unless --allow-weak.
     """
     s = merge_settings(config, locals() | {"config": None, "param": None}, sequence)
     require(s, "model", "bench", "requests", "out")
+    _check_unlearn_keep_adapter(s)
     from obliviate import api
     from obliviate.report.sequence import slice_table, step_table
 
@@ -305,7 +321,7 @@ def sequence(
         resume=s["resume"],
         allow_weak=s["allow_weak"],
         trust_remote_code=bool(s.get("trust_remote_code")),
-        **given_options(s, "max_per_split"),
+        **given_options(s, "max_per_split", "keep_adapter"),
         **({"precision": s["eval_precision"]} if s.get("eval_precision") else {}),
         **chunking(s),
     )

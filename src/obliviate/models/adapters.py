@@ -5,6 +5,10 @@ A kept adapter's folder holds peft's ``adapter_config.json`` and
 the base model stays as it was. The base is named in ``adapter_config.json``'s
 ``base_model_name_or_path``: a built-in name, an absolute path or a Hub id, itself loaded
 as any model spec (``specs.adapter_chain`` follows adapters stacked over adapters).
+A name is no promise of content (a run directory re-made with ``--overwrite``, another model
+copied to the folder), so the adapter also records its base's content fingerprint
+(``base_fingerprint.json``, ``loader.content_fingerprint``), checked when it is loaded; an
+adapter without one (peft's own) loads as it always did.
 Standard library only, so the command line checks a spec with it before torch is imported.
 """
 
@@ -16,6 +20,8 @@ from pathlib import Path
 from obliviate.errors import ObliviateError
 
 ADAPTER_CONFIG = "adapter_config.json"
+#: Beside the adapter: the content fingerprint of the base it was trained over.
+BASE_FINGERPRINT = "base_fingerprint.json"
 
 
 def adapter_folder(spec: str) -> Path | None:
@@ -44,6 +50,38 @@ def adapter_base(folder: Path) -> str:
             "model's folder, .gguf file or Hub id"
         )
     return base
+
+
+def record_base_fingerprint(folder: Path, fingerprint: str) -> None:
+    """Write beside the adapter in ``folder`` the fingerprint of the base it was trained over."""
+    record = {"base_fingerprint": fingerprint}
+    (folder / BASE_FINGERPRINT).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+
+
+def recorded_base_fingerprint(folder: Path) -> str | None:
+    """The base's fingerprint the adapter in ``folder`` recorded (None: it recorded none)."""
+    where = folder / BASE_FINGERPRINT
+    if not where.is_file():
+        return None
+    try:
+        record = json.loads(where.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ObliviateError(f"{where}: cannot be read as JSON ({exc})") from None
+    fingerprint = record.get("base_fingerprint") if isinstance(record, dict) else None
+    if not isinstance(fingerprint, str):
+        raise ObliviateError(f"{where} holds no base_fingerprint; delete it to skip the check")
+    return fingerprint
+
+
+def check_base_fingerprint(folder: Path, recorded: str, actual: str) -> None:
+    """Refuse an adapter whose base is no longer the model it was trained over."""
+    if recorded != actual:
+        raise ObliviateError(
+            f"{folder}: the base model at {adapter_base(folder)} changed since this adapter "
+            "was trained over it (its content differs); load the adapter over the model it "
+            f"was trained on (base_model_name_or_path in {folder / ADAPTER_CONFIG}), or "
+            "retrain it"
+        )
 
 
 def check_keep_adapter(keep_adapter: bool, lora: bool) -> None:

@@ -25,6 +25,7 @@ import functools
 import hashlib
 import importlib.util
 import inspect
+import json
 import os
 import pickle
 import shutil
@@ -40,8 +41,15 @@ from transformers.utils import logging as hf_logging
 
 from obliviate.errors import ObliviateError
 from obliviate.memory import keep_freed_memory
-from obliviate.models.adapters import adapter_base, adapter_folder
-from obliviate.models.specs import adapter_chain, checked_adapter_chain
+from obliviate.models.adapters import (
+    ADAPTER_CONFIG,
+    adapter_base,
+    adapter_folder,
+    check_base_fingerprint,
+    record_base_fingerprint,
+    recorded_base_fingerprint,
+)
+from obliviate.models.specs import BUILT_IN, adapter_chain, checked_adapter_chain, hub_revision
 
 # Nothing in obliviate may reach the network: make the Hugging Face libraries refuse to.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -253,6 +261,7 @@ def _load_adapters(spec: str, dtype: torch.dtype) -> tuple[PreTrainedModel, obje
     from peft import PeftModel
 
     folders, base = checked_adapter_chain(spec)
+    _check_bases(folders)
     loaded = load_model(base, dtype)
     model = loaded.model
     for folder in reversed(folders):  # the innermost adapter first
@@ -264,6 +273,19 @@ def _load_adapters(spec: str, dtype: torch.dtype) -> tuple[PreTrainedModel, obje
                 f"{folder}: the adapter cannot be applied to its base model {base} ({first})"
             ) from None
     return model, loaded.tokenizer, f"{folders[0].resolve()} (LoRA adapter over {loaded.source})"
+
+
+def _check_bases(folders: list[Path]) -> None:
+    """Refuse, before anything is loaded, an adapter of the chain ``folders`` (outermost
+    first) whose base is no longer the model it was trained over; each model is hashed once,
+    and only where an adapter over it recorded its fingerprint."""
+    under: str | None = None  # the content fingerprint of the model under ``folder``
+    for folder in reversed(folders):
+        recorded = recorded_base_fingerprint(folder)
+        if recorded is not None:
+            under = under or content_fingerprint(adapter_base(folder))
+            check_base_fingerprint(folder, recorded, under)
+        under = _adapter_content(folder, under) if under is not None else None
 
 
 def _load_cached_hub_id(spec: str, dtype: torch.dtype) -> tuple[PreTrainedModel, object]:
@@ -337,7 +359,8 @@ def save_model(loaded: LoadedModel, out_dir: str | Path, base: str | None = None
     """Save model and tokenizer as safetensors in Hugging Face layout under ``out_dir``.
 
     A model wrapped by peft saves only its adapter; given ``base`` (a LoRA adapter kept
-    unmerged, ``specs.base_reference``), the adapter names it as the model it goes over."""
+    unmerged, ``specs.base_reference``), the adapter names it as the model it goes over and
+    records its content fingerprint (``content_fingerprint``), checked when it is loaded."""
     from obliviate.rundir import writing
 
     adapters = getattr(loaded.model, "peft_config", {}) if base is not None else {}
@@ -346,6 +369,7 @@ def save_model(loaded: LoadedModel, out_dir: str | Path, base: str | None = None
     # Our adapters train no embedding (``train.loop.apply_lora``): told so, peft does not
     # look for the base's config.json (on the Hub, where it is no folder) to check.
     options = {"save_embedding_layers": False} if adapters else {}
+    fingerprint = content_fingerprint(base) if adapters and base is not None else None
     out = Path(out_dir)
     if not torch.cuda.is_available():
         # save_pretrained asks accelerate to unwrap the model, which imports DeepSpeed where
@@ -356,6 +380,8 @@ def save_model(loaded: LoadedModel, out_dir: str | Path, base: str | None = None
         out.mkdir(parents=True, exist_ok=True)
         loaded.model.save_pretrained(out, safe_serialization=True, **options)
         loaded.tokenizer.save_pretrained(out)
+        if fingerprint is not None:
+            record_base_fingerprint(out, fingerprint)
     return out
 
 
@@ -387,3 +413,52 @@ def base_fingerprint(spec: str) -> str | None:
     Over a Hub id it starts with ``hub:`` (known by name only), as the Hub id's own does."""
     folders, _ = adapter_chain(spec)
     return model_fingerprint(adapter_base(folders[0])) if folders else None
+
+
+#: The files of a model folder that hold its weights: what an adapter over it depends on.
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
+
+
+def content_fingerprint(spec: str) -> str:
+    """A hash of the weights ``spec`` loads, whatever paths its folders name: what a kept
+    adapter records of its base. Unlike ``model_fingerprint`` it leaves out the files a
+    published run rewrites (model card, the staging path in an adapter's config), so a
+    sequence's steps still match once published. A built-in name hashes what it resolves
+    to (``model_fingerprint``); a Hub id, the commit the local cache loads (content-
+    addressed, no hashing of gigabytes); an adapter, its own weights and settings over its
+    base's fingerprint."""
+    from obliviate.rundir import sha256_file, sha256_path
+
+    if spec in BUILT_IN:
+        return model_fingerprint(spec)
+    path = Path(spec).expanduser()
+    folder = adapter_folder(spec) if path.is_dir() else None
+    if folder is not None:
+        return _adapter_content(folder, content_fingerprint(adapter_base(folder)))
+    if path.is_file():
+        return "file:" + sha256_file(path)
+    if path.is_dir():
+        if not (path / "config.json").is_file() and (path / "model" / "config.json").is_file():
+            path = path / "model"
+        weights = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
+        if not weights:
+            return "path:" + sha256_path(path)
+        digest = hashlib.sha256()
+        for file in weights:
+            digest.update(f"{file.relative_to(path)}\0{sha256_file(file)}\0".encode())
+        return "weights:" + digest.hexdigest()
+    revision = hub_revision(spec)
+    return f"hub:{spec}@{revision}" if revision else "hub:" + spec
+
+
+def _adapter_content(folder: Path, under: str) -> str:
+    """The content fingerprint of the adapter in ``folder`` applied over a model whose
+    fingerprint is ``under``: its weights and its settings less the base's path."""
+    from obliviate.rundir import sha256_file
+
+    config = json.loads((folder / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+    config.pop("base_model_name_or_path", None)
+    digest = hashlib.sha256(f"{json.dumps(config, sort_keys=True)}\0{under}\0".encode())
+    for file in sorted(p for p in folder.iterdir() if p.suffix in WEIGHT_SUFFIXES):
+        digest.update(f"{file.name}\0{sha256_file(file)}\0".encode())
+    return "adapter-weights:" + digest.hexdigest()

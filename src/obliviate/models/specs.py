@@ -33,6 +33,16 @@ def hub_cache_dir() -> Path:
     return Path(home).expanduser() / "hub"
 
 
+def hub_revision(spec: str) -> str | None:
+    """The commit the Hugging Face cache loads for the Hub id ``spec`` (its ``refs/main``,
+    a hash of the files' content), or None where it records none."""
+    ref = hub_cache_dir() / f"models--{spec.replace('/', '--')}" / "refs" / "main"
+    try:
+        return ref.read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
 def _looks_local(spec: str) -> bool:
     """A spec written as a path: it starts like one, has other than one ``/``, or its
     first part is a folder here (``runs/oracle`` when ``runs/`` exists)."""

@@ -12,6 +12,7 @@ user's own file has the same form::
       min_steps: 32
     replay: true
     default_method: grad_diff   # `obliviate unlearn` without --method
+    known_method: rmu           # knowledge from pretraining (`demo --quick`)
     methods:           # per unlearning method, where the shared settings were not best
       grad_diff:
         params: {retain_weight: 3.0}   # its hyper-parameters
@@ -73,8 +74,17 @@ class Recipe:
     pretrained model needs it to keep its general knowledge; a random one has none)."""
     default_method: str = DEFAULT_METHOD
     """The method of ``obliviate unlearn`` without ``--method``."""
+    known_method: str | None = None
+    """The method for knowledge the model got in pretraining, where no fine-tune is there to
+    undo (``demo --quick``); None: ``default_method``. Tuned apart because such knowledge
+    resists the schedule that removes a fine-tune's facts."""
     methods: dict[str, MethodRecipe] = field(default_factory=dict)
     """Per unlearning method, where the method's defaults or the shared schedule were not best."""
+
+    @property
+    def method_for_known(self) -> str:
+        """``known_method``, or ``default_method`` where the recipe names none."""
+        return self.known_method or self.default_method
 
     def method_params(self, method: str) -> dict[str, Any]:
         """``method``'s hyper-parameters in this recipe (empty: the method's own defaults)."""
@@ -238,13 +248,19 @@ def _parse(text: str, where: str, check_methods: bool = True) -> Recipe:
     default_method = _convert(
         top.get("default_method", DEFAULT_METHOD), str, where, "default_method"
     )
+    known_method = top.get("known_method")
+    if known_method is not None:
+        known_method = _convert(known_method, str, where, "known_method")
     if check_methods:
         _check_method(default_method, {}, where, "default_method")
+        if known_method is not None:
+            _check_method(known_method, {}, where, "known_method")
     return Recipe(
         finetune=_train_config(top["finetune"], where, "finetune"),
         unlearn=unlearn,
         replay=_convert(top["replay"], bool, where, "replay"),
         default_method=default_method,
+        known_method=known_method,
         methods=methods,
     )
 

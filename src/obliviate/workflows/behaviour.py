@@ -22,8 +22,10 @@ from obliviate.options import BEHAVIOUR_NEW_TOKENS, EVAL_PRECISION, JUDGE_LABEL,
 from obliviate.progress import say
 from obliviate.report import write_report
 from obliviate.rundir import RunDir, sha256_path
+from obliviate.workflows.inputs import in_memory, named
 
 
+@in_memory(models=("model", "target", "judge"), splits=("bench",))
 @remote_code_option
 def evaluate_behaviour(
     model: str,
@@ -41,7 +43,8 @@ def evaluate_behaviour(
     trust_remote_code: bool = TRUST_REMOTE_CODE.default,
 ) -> dict[str, Any]:
     """Harmful rates, over-refusal and utility of ``model`` on a behaviour benchmark (SKU's
-    setting, ``obliviate bench make --kind behaviour``), into run dir ``out``.
+    setting, ``obliviate bench make --kind behaviour``: its folder, or a dict of split name →
+    records), into run dir ``out``.
 
     ``target`` is the model before unlearning: the utility ratios compare with it, and its
     own harmful rates are kept beside. ``judge`` is a local sequence-classification model
@@ -114,5 +117,6 @@ def evaluate_behaviour(
         "records": {name: len(records) for name, records in splits.items()},
         "timings": {"total_seconds": seconds},
     }
+    document, config, manifest = named(document), named(config), named(manifest)
     document["out"] = str(run.finish(document, config, manifest, report=write_report))
     return document

@@ -43,7 +43,7 @@ from obliviate.workflows.training import finetune, self_replay_records, unlearn
 def demo(
     out: str | Path = DEMO_OUT.default,
     model: str = BASE_MODEL.default,
-    method: str = DEMO_METHOD.default,
+    method: str | None = DEMO_METHOD.default,
     seed: int = DEMO_SEED.default,
     people: int = PEOPLE.default,
     split: str = SPLIT.default,
@@ -65,6 +65,7 @@ def demo(
     make_benchmark(bench, seed=seed, people=people)
     files = scenario_files(bench, split, text)
     recipe = load_recipe(model)
+    method = method or recipe.default_method
     finetune_config = finetune_config or recipe.finetune
     # The schedule the demo's figures were measured with: the recipe's epochs alone, for
     # every method (min_steps and the methods' own train entries are unlearn's defaults).
@@ -144,7 +145,7 @@ QUICK_MAX_PER_SPLIT = 20
 def quick_demo(
     out: str | Path = DEMO_OUT.default,
     model: str = BASE_MODEL.default,
-    method: str = DEMO_METHOD.default,
+    method: str | None = DEMO_METHOD.default,
     topic: str | None = KNOWN_TOPIC.default,
     screen: bool = KNOWN_SCREEN.default,
 ) -> dict[str, Any]:
@@ -152,7 +153,8 @@ def quick_demo(
 
     The known-knowledge benchmark (``bench make --kind known``: facts of one topic the
     model answers, screened once and cached), the topic unlearned from the model itself
-    with the recipe of its base (published even where the run's own check finds it weak,
+    with the recipe of its base (``method`` None: the recipe's ``known_method``, tuned for
+    knowledge from pretraining; published even where the run's own check finds it weak,
     so the verdict can say so), then both evaluated side by side against the starting
     model: the verdict, forget and paraphrase accuracy, neighbours, retain and general
     questions (at most ``QUICK_MAX_PER_SPLIT`` of each; the starting model's evaluation is
@@ -160,6 +162,7 @@ def quick_demo(
     as the tests' tiny one). ``out`` is replaced by each run (atomically).
     """
     started = time.perf_counter()
+    method = method or load_recipe(model).method_for_known
     run = RunDir(out, overwrite=True)
     bench = run.path("bench")
     say("[bold]1/3[/bold] benchmark: facts of one topic the model answers (screened, cached)")

@@ -5,11 +5,12 @@ them; a Python user often holds a loaded ``transformers`` model and its tokenize
 records as a list of dicts or a ``datasets.Dataset``. ``in_memory`` lets a workflow take
 either: each object is saved once into a temporary folder (``save_pretrained`` for the
 model and tokenizer; JSON Lines for records, read back by ``data.loaders`` like any
-file), the workflow runs on those paths, and the folder is removed. What the run records
-names the objects (``in-memory LlamaForCausalLM``, ``records (list of 16)``), not the
-folder: the workflows pass what they write through ``named``. The content-hash caches
-keep working, since they hash the saved files, not where they are. The user's weights
-are only read (``save_pretrained`` notes the architecture and dtype in its config).
+file; a dict of such records as a folder of ``NAME.jsonl`` split files), the workflow
+runs on those paths, and the folder is removed. What the run records names the objects
+(``in-memory LlamaForCausalLM``, ``records (list of 16)``), not the folder: the
+workflows pass what they write through ``named``. The content-hash caches keep working,
+since they hash the saved files, not where they are. The user's weights are only read
+(``save_pretrained`` notes the architecture and dtype in its config).
 """
 
 from __future__ import annotations
@@ -63,13 +64,20 @@ def file_label(path: str | Path) -> str:
 
 
 def in_memory(
-    models: Sequence[str] = (), records: Sequence[str] = (), path_only: Sequence[str] = ()
+    models: Sequence[str] = (),
+    records: Sequence[str] = (),
+    path_only: Sequence[str] = (),
+    model_lists: Sequence[str] = (),
+    splits: Sequence[str] = (),
 ) -> Callable[[Workflow], Workflow]:
     """Let a workflow's ``models`` arguments take a loaded ``PreTrainedModel`` (with the
     keyword ``tokenizer`` this adds, or as a ``(model, tokenizer)`` pair) and its
     ``records`` arguments a list of dicts or a ``datasets.Dataset``; paths pass through.
-    The options ``path_only``, given, need the models as paths (a kept LoRA adapter names
-    the folder of the model it goes over, which must outlive the call)."""
+    ``model_lists`` arguments are lists of models (one per request), each taken as a
+    ``models`` argument is; ``splits`` arguments are a folder of split files or a dict of
+    split name → records. The options ``path_only``, given, need the models as paths (a
+    kept LoRA adapter names the folder of the model it goes over, which must outlive the
+    call)."""
 
     def decorate(workflow: Workflow) -> Workflow:
         signature = inspect.signature(workflow)
@@ -88,9 +96,15 @@ def in_memory(
                 for name in models:
                     if name in bound.arguments:
                         bound.arguments[name] = folder.model(name, bound.arguments[name])
+                for name in model_lists:
+                    if bound.arguments.get(name) is not None:
+                        bound.arguments[name] = folder.models(name, bound.arguments[name])
                 for name in records:
                     if name in bound.arguments:
                         bound.arguments[name] = folder.records(name, bound.arguments[name])
+                for name in splits:
+                    if name in bound.arguments:
+                        bound.arguments[name] = folder.splits(name, bound.arguments[name])
                 if tokenizer is not None and not folder.saved_models:
                     raise ObliviateError("tokenizer= goes with a loaded model; none was given")
                 if not folder.labels:
@@ -106,18 +120,22 @@ def in_memory(
                 finally:
                     _LABELS.reset(token)
 
-        run.__signature__ = _widened(signature, models, records)  # type: ignore[attr-defined]
+        wider = {name: MODEL for name in models} | {name: RECORDS for name in records}
+        wider |= {name: f"list[str | {MODEL}]" for name in model_lists}
+        wider |= {name: f"dict[str, {RECORDS}]" for name in splits}
+        run.__signature__ = _widened(signature, wider)  # type: ignore[attr-defined]
         return run  # type: ignore[return-value]
 
     return decorate
 
 
-def _widened(
-    signature: inspect.Signature, models: Sequence[str], records: Sequence[str]
-) -> inspect.Signature:
+#: What an in-memory model or records argument also takes (shown in the signature).
+MODEL = "PreTrainedModel | tuple[PreTrainedModel, Any]"
+RECORDS = "list[dict] | datasets.Dataset"
+
+
+def _widened(signature: inspect.Signature, extra: dict[str, str]) -> inspect.Signature:
     """``signature`` as the user may call it: the wider argument types and ``tokenizer``."""
-    extra = {name: "PreTrainedModel | tuple[PreTrainedModel, Any]" for name in models}
-    extra |= {name: "list[dict] | datasets.Dataset" for name in records}
     parameters = [
         p.replace(annotation=f"{p.annotation} | {extra[p.name]}") if p.name in extra else p
         for p in signature.parameters.values()
@@ -167,13 +185,13 @@ class _Folder:
                 f"{role}: expected a model name or path, or a loaded transformers model "
                 f"(PreTrainedModel), not a {type(value).__name__}"
             )
+        if id(model) in self._saved:  # saved with its tokenizer already in this call
+            return self._saved[id(model)]
         if tokenizer is None:
             raise ObliviateError(
                 f"{role}: a loaded model needs its tokenizer: pass tokenizer=..., or the "
                 "pair (model, tokenizer)"
             )
-        if id(model) in self._saved:
-            return self._saved[id(model)]
         path = self._path(role)
         origin = str(getattr(model, "name_or_path", "") or "")
         save_model(LoadedModel(model, tokenizer, spec=origin, source=origin), path)
@@ -185,10 +203,43 @@ class _Folder:
         self._saved[id(model)] = str(path)
         return str(path)
 
+    def models(self, role: str, value: Any) -> list[Any]:
+        """A list of models, each as ``model`` takes it (``oracles-1``, ``oracles-2`` …)."""
+        if isinstance(value, str | Path) or not isinstance(value, Sequence):
+            raise ObliviateError(f"{role}: expected a list of models, not a {type(value).__name__}")
+        return [self.model(f"{role}-{k}", item) for k, item in enumerate(value, 1)]
+
+    def splits(self, role: str, value: Any) -> Any:
+        """A dict of split name → records as a folder of ``NAME.jsonl`` files; a path as given."""
+        if value is None or isinstance(value, str | Path):
+            return value
+        if not isinstance(value, Mapping):
+            raise ObliviateError(
+                f"{role}: expected a folder or a dict of split name → records, not a "
+                f"{type(value).__name__}"
+            )
+        folder = self._path(role)
+        folder.mkdir()
+        for name, records in value.items():
+            if not isinstance(name, str) or not name.replace("_", "").isalnum():
+                raise ObliviateError(f"{role}: split names are words (harmful_train), not {name!r}")
+            if records is None or isinstance(records, str | Path):
+                raise ObliviateError(f"{role}: split {name} needs records, not a path")
+            self._write(f"{role}[{name}]", records, folder / f"{name}.jsonl")
+        self.labels[str(folder)] = f"splits (dict of {', '.join(value)})"
+        return str(folder)
+
     def records(self, role: str, value: Any) -> Any:
         """In-memory records as a JSON Lines file; a path as given."""
         if value is None or isinstance(value, str | Path):
             return value
+        path = self._path(f"{role}.jsonl")
+        self.labels[str(path)] = self._write(role, value, path)
+        return str(path)
+
+    @staticmethod
+    def _write(role: str, value: Any, path: Path) -> str:
+        """Write records (a list of dicts, a Dataset) to ``path``; how a run names them."""
         datasets = sys.modules.get("datasets")  # a Dataset exists only once it is imported
         if datasets is not None and isinstance(value, datasets.Dataset):
             kind = "Dataset"
@@ -210,7 +261,5 @@ class _Folder:
                 lines.append(json.dumps(dict(row), ensure_ascii=False) + "\n")
             except (TypeError, ValueError) as exc:
                 raise ObliviateError(f"{role}: record {number} is not JSON ({exc})") from None
-        path = self._path(f"{role}.jsonl")
         path.write_text("".join(lines), encoding="utf-8")
-        self.labels[str(path)] = f"records ({kind} of {len(lines)})"
-        return str(path)
+        return f"records ({kind} of {len(lines)})"

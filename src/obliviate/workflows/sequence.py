@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +40,16 @@ from obliviate.evaluation.text import TextSettings
 from obliviate.methods import build_method
 from obliviate.models.loader import remote_code_option
 from obliviate.models.precision import check_precision
-from obliviate.options import ALLOW_WEAK, EVAL_PRECISION, TRUST_REMOTE_CODE
+from obliviate.options import ALLOW_WEAK, EVAL_PRECISION, KEEP_ADAPTER, TRUST_REMOTE_CODE
 from obliviate.progress import say
 from obliviate.report import write_report
 from obliviate.report.sequence import sequence_plot, summary_markdown
 from obliviate.rundir import RunDir, sha256_path
+from obliviate.train.adapter import check_adapter_kept
 from obliviate.train.config import TrainConfig
 from obliviate.train.distributed import processes
 from obliviate.train.recipes import recipe_for
+from obliviate.workflows.inputs import in_memory, named
 from obliviate.workflows.training import RunResult, finetune, unlearn
 
 # -- the oracle of each step ---------------------------------------------------------------
@@ -80,9 +82,9 @@ def target_recipe(target: str | Path) -> TargetRecipe:
     directory = Path(target).expanduser()
     manifest_path = directory / "manifest.json"
     instead = "; pass --oracles (one model retrained without the people, per request)"
-    if not manifest_path.is_file():
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    if "command" not in manifest:  # a model folder (a loaded model's too), not a run
         raise ObliviateError(f"{directory} is not a fine-tune's run directory{instead}")
-    manifest = json.loads(manifest_path.read_text())
     if manifest.get("command") != "finetune" or "primary" not in manifest.get("inputs", {}):
         raise ObliviateError(
             f"{directory} was made by {manifest.get('command')!r}, not a fine-tune, so there is "
@@ -276,6 +278,15 @@ def _count(request: Request) -> int:
 # -- the run ---------------------------------------------------------------------------------
 
 
+def _schedule(recipe: TrainConfig, config: TrainConfig | Mapping[str, Any] | None) -> TrainConfig:
+    """Every step's schedule as ``unlearn`` resolves it: ``config`` whole, or its settings
+    over the recipe's (unknown ones are left to ``unlearn`` to refuse)."""
+    if isinstance(config, TrainConfig):
+        return config
+    names = {f.name for f in fields(TrainConfig)}
+    return replace(recipe, **{k: v for k, v in (config or {}).items() if k in names})
+
+
 def _finished(directory: Path) -> dict[str, Any] | None:
     results = directory / "results.json"
     if not results.is_file():
@@ -284,6 +295,7 @@ def _finished(directory: Path) -> dict[str, Any] | None:
     return document if "sequence" in document else None
 
 
+@in_memory(models=("model",), model_lists=("oracles",), path_only=("keep_adapter",))
 @remote_code_option
 def run_sequence(
     model: str,
@@ -305,6 +317,7 @@ def run_sequence(
     resume: bool = False,
     allow_weak: bool = ALLOW_WEAK.default,
     trust_remote_code: bool = TRUST_REMOTE_CODE.default,
+    keep_adapter: bool = KEEP_ADAPTER.default,
 ) -> dict[str, Any]:
     """Unlearn ``requests`` (nested forget splits of ``bench``, smallest first) one after
     another from ``model`` with ``method``, evaluating after each; see the module's doc.
@@ -315,7 +328,9 @@ def run_sequence(
     ``config`` and ``method_params`` are every step's unlearning settings, as ``unlearn``
     takes them (None: the recipe of ``model``'s base); a step that does not forget stops
     the sequence unless ``allow_weak`` (as ``unlearn``). ``resume`` continues an
-    interrupted sequence after its last finished step.
+    interrupted sequence after its last finished step. ``keep_adapter`` (with LoRA): each
+    step's ``model/`` is its LoRA adapter alone, over the previous step's model (a chain of
+    adapters down to ``model``).
     """
     if processes().num_processes > 1:
         raise ObliviateError("obliviate sequence runs in one process; launch it without torchrun")
@@ -323,8 +338,13 @@ def run_sequence(
     started = time.perf_counter()
     bench = Path(bench).expanduser()
     slices = request_slices(bench, requests, text)
-    method = method or recipe_for(str(model))[0].default_method
-    build_method(method, method_params)  # an unknown method or parameter fails before training
+    own_recipe = recipe_for(str(model))[0]
+    method = method or own_recipe.default_method
+    # An unknown method or parameter, or --keep-adapter where no adapter results, fails
+    # before training.
+    objective = build_method(method, method_params)
+    schedule = _schedule(own_recipe.unlearn_config(method), config)
+    check_adapter_kept(keep_adapter, schedule, objective)
     if oracles is not None:
         oracles = [str(o) for o in oracles]
         if len(oracles) != len(slices):
@@ -366,6 +386,7 @@ def run_sequence(
             overwrite=True,
             allow_weak=allow_weak,
             chunk_tokens=chunk_tokens,
+            keep_adapter=keep_adapter,
         )
         oracle_started = time.perf_counter()
         oracle_cached = None
@@ -420,6 +441,7 @@ def run_sequence(
         }
         document["sequence"] = block
         document["unlearn"] = {k: v for k, v in unlearned.results.items() if k != "model"}
+        block, document = named(block), named(document)  # in-memory inputs by their names
         manifest = json.loads((directory / "manifest.json").read_text())
         run.write_json(f"step-{request.index}/manifest.json", manifest | {"sequence": block})
         run.write_json(f"step-{request.index}/results.json", document)
@@ -436,20 +458,22 @@ def run_sequence(
         "text": text,
         "oracles": oracles,
     }
-    summary = summarise(documents, slices, settings)
+    summary = named(summarise(documents, slices, settings))  # in-memory inputs by their names
     summary["seconds"] = round(time.perf_counter() - started, 2)
     run.path("summary.md").write_text(summary_markdown(summary), encoding="utf-8")
     run.path("sequence.png").write_bytes(sequence_plot(summary).png)
     config = settings | {
         "requests": [r.split for r in slices],
         # every step's schedule, as the first step's manifest records it
-        "unlearn": json.loads(run.path("step-1/manifest.json").read_text())["train"],
+        "train": json.loads(run.path("step-1/manifest.json").read_text())["train"],
         "oracle_train": None if oracle_config is None else asdict(oracle_config),
         "max_per_split": max_per_split,
-        "precision": precision,
+        "eval_precision": precision,
         "chunk_tokens": chunk_tokens,
         "text_settings": asdict(text_settings) if text else None,
     }
+    if keep_adapter:  # as unlearn records it: only when given
+        config["keep_adapter"] = True
     manifest = {
         "command": "sequence",
         "model": str(model),
@@ -463,6 +487,7 @@ def run_sequence(
             "steps": [d["sequence"]["seconds"] for d in documents],
         },
     }
+    config, manifest = named(config), named(manifest)
     out = run.finish(summary, config, manifest, report=write_report, relocate=True)
     summary = json.loads((out / "results.json").read_text())
     summary["out"] = str(out)

@@ -68,6 +68,7 @@ from obliviate.report.plots import pareto_front
 from obliviate.rundir import RunDir, sha256_path
 from obliviate.train.recipes import recipe_for
 from obliviate.train.search_space import parse_range, search_space
+from obliviate.workflows.inputs import in_memory, named
 from obliviate.workflows.sequence import retrained_oracle, target_recipe
 from obliviate.workflows.tune_trials import (
     Setup,
@@ -266,6 +267,7 @@ def _methods(methods: str | Sequence[str]) -> list[str]:
 # -- the run --------------------------------------------------------------------------------
 
 
+@in_memory(models=("model", "oracle"), records=("forget", "retain"))
 def tune(
     model: str,
     out: str | Path,
@@ -332,12 +334,12 @@ def tune(
     )
     start_doc = results_document(evaluations, main="target", split=request["name"])
     utility_key = "model_utility" if start_doc.get("model_utility") else "model_utility_neighbors"
-    named = start_doc.get(f"{utility_key}_inputs") or []
-    inputs = tuple(n for n in named if (utility_of(start_doc, [n]) or 0) > 0)
+    offered = start_doc.get(f"{utility_key}_inputs") or []
+    inputs = tuple(n for n in offered if (utility_of(start_doc, [n]) or 0) > 0)
     forget_figures = (start_doc.get("splits") or {}).get("forget") or {}
     start = {
         "utility": utility_of(start_doc, inputs) if inputs else None,
-        "utility_dropped": [n for n in named if n not in inputs],
+        "utility_dropped": [n for n in offered if n not in inputs],
         "forget_quality": start_doc.get("forget_quality"),
         "forget_accuracy": forget_figures.get("accuracy"),
         "forget_prob": forget_figures.get("prob"),
@@ -397,7 +399,7 @@ def tune(
     run_workers(setup, run.staging)
 
     study_trials = load_study(setup, 0).get_trials(deepcopy=False)
-    rows = rows_of(study_trials, setup)
+    rows = named(rows_of(study_trials, setup))  # a trial's error names in-memory inputs
     found = summarise(rows, setup)
     chosen = found["chosen"]
     if chosen is None:
@@ -478,6 +480,7 @@ def tune(
         "study": setup.study_name,
         "timings": {"total_seconds": seconds},
     }
+    results, config, manifest = named(results), named(config), named(manifest)
     published = run.finish(results, config, manifest, report=write_report, relocate=True)
     results["out"] = str(published)
     return results
