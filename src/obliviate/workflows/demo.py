@@ -35,7 +35,7 @@ from obliviate.progress import say, warn
 from obliviate.report import write_report
 from obliviate.rundir import RunDir, sha256_path
 from obliviate.train.config import TrainConfig
-from obliviate.train.recipes import load_recipe
+from obliviate.train.recipes import load_recipe, recipe_for
 from obliviate.workflows.known import make_known_bench
 from obliviate.workflows.training import finetune, self_replay_records, unlearn
 
@@ -162,7 +162,7 @@ def quick_demo(
     as the tests' tiny one). ``out`` is replaced by each run (atomically).
     """
     started = time.perf_counter()
-    method = method or load_recipe(model).method_for_known
+    method = method or recipe_for(model)[0].method_for_known  # as unlearn finds the recipe
     run = RunDir(out, overwrite=True)
     bench = run.path("bench")
     say("[bold]1/3[/bold] benchmark: facts of one topic the model answers (screened, cached)")

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,6 @@ from obliviate.data.text import CHUNK_TOKENS
 from obliviate.errors import ObliviateError
 from obliviate.evaluation.suite import evaluate_models, results_document
 from obliviate.evaluation.text import TextSettings
-from obliviate.methods import build_method
 from obliviate.models.loader import remote_code_option
 from obliviate.models.precision import check_precision
 from obliviate.options import ALLOW_WEAK, EVAL_PRECISION, KEEP_ADAPTER, TRUST_REMOTE_CODE
@@ -45,12 +44,10 @@ from obliviate.progress import say
 from obliviate.report import write_report
 from obliviate.report.sequence import sequence_plot, summary_markdown
 from obliviate.rundir import RunDir, sha256_path
-from obliviate.train.adapter import check_adapter_kept
 from obliviate.train.config import TrainConfig
 from obliviate.train.distributed import processes
-from obliviate.train.recipes import recipe_for
 from obliviate.workflows.inputs import in_memory, named
-from obliviate.workflows.training import RunResult, finetune, unlearn
+from obliviate.workflows.training import RunResult, finetune, unlearn, unlearning_plan
 
 # -- the oracle of each step ---------------------------------------------------------------
 
@@ -278,15 +275,6 @@ def _count(request: Request) -> int:
 # -- the run ---------------------------------------------------------------------------------
 
 
-def _schedule(recipe: TrainConfig, config: TrainConfig | Mapping[str, Any] | None) -> TrainConfig:
-    """Every step's schedule as ``unlearn`` resolves it: ``config`` whole, or its settings
-    over the recipe's (unknown ones are left to ``unlearn`` to refuse)."""
-    if isinstance(config, TrainConfig):
-        return config
-    names = {f.name for f in fields(TrainConfig)}
-    return replace(recipe, **{k: v for k, v in (config or {}).items() if k in names})
-
-
 def _finished(directory: Path) -> dict[str, Any] | None:
     results = directory / "results.json"
     if not results.is_file():
@@ -338,13 +326,10 @@ def run_sequence(
     started = time.perf_counter()
     bench = Path(bench).expanduser()
     slices = request_slices(bench, requests, text)
-    own_recipe = recipe_for(str(model))[0]
-    method = method or own_recipe.default_method
-    # An unknown method or parameter, or --keep-adapter where no adapter results, fails
-    # before training.
-    objective = build_method(method, method_params)
-    schedule = _schedule(own_recipe.unlearn_config(method), config)
-    check_adapter_kept(keep_adapter, schedule, objective)
+    # An unknown method, parameter or setting, or --keep-adapter where no adapter results,
+    # fails before training.
+    objective = unlearning_plan(str(model), method, config, method_params, keep_adapter)[0]
+    method = objective.name
     if oracles is not None:
         oracles = [str(o) for o in oracles]
         if len(oracles) != len(slices):

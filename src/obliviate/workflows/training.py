@@ -562,6 +562,34 @@ def finetune_cache_key(
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
+def unlearning_plan(
+    model: str,
+    method: str | None,
+    config: TrainConfig | Mapping[str, Any] | None,
+    method_params: dict[str, Any] | None,
+    keep_adapter: bool = False,
+) -> tuple[Objective, TrainConfig, dict[str, str] | None]:
+    """What ``unlearn`` runs (see there for how ``config`` and ``method_params`` go over the
+    recipe): the objective, the schedule and the record of the recipe applied (None for a
+    whole ``TrainConfig``). Every setting is checked here, so ``sequence`` can check each
+    step's before the first trains."""
+    recipe, choice = recipe_for(model)
+    method = method or recipe.default_method
+    if isinstance(config, TrainConfig):
+        settings, params, applied = config, dict(method_params or {}), None
+    else:
+        given = dict(config or {})
+        unknown = sorted(set(given) - {f.name for f in fields(TrainConfig)})
+        if unknown:
+            raise ObliviateError(f"unknown training setting '{unknown[0]}'; see TrainConfig")
+        settings = replace(recipe.unlearn_config(method), **given)
+        params = recipe.method_params(method) | dict(method_params or {})
+        applied = choice.record()
+    objective = build_method(method, params)
+    check_adapter_kept(keep_adapter, settings, objective)
+    return objective, settings, applied
+
+
 @in_memory(models=("model",), records=("forget", "retain"), path_only=("keep_adapter",))
 @remote_code_option
 def unlearn(
@@ -593,24 +621,13 @@ def unlearn(
     ``allow_weak``; one whose retain probe collapses stops (``health.RetainProbe``).
     ``keep_adapter`` (with LoRA): ``model/`` holds the adapter alone, over ``model``.
     """
-    recipe, choice = recipe_for(model)
-    method = method or recipe.default_method
-    if isinstance(config, TrainConfig):
-        settings, params, applied = config, dict(method_params or {}), None
-    else:
-        given = dict(config or {})
-        unknown = sorted(set(given) - {f.name for f in fields(TrainConfig)})
-        if unknown:
-            raise ObliviateError(f"unknown training setting '{unknown[0]}'; see TrainConfig")
-        settings = replace(recipe.unlearn_config(method), **given)
-        params = recipe.method_params(method) | dict(method_params or {})
-        applied = choice.record()
-    objective = build_method(method, params)
-    check_adapter_kept(keep_adapter, settings, objective)
+    objective, settings, applied = unlearning_plan(
+        model, method, config, method_params, keep_adapter
+    )
     if objective.uses_retain and retain is None:
         raise ObliviateError(
-            f"method '{method}' needs retain data; pass --retain FILE, or a --method without "
-            "a retain term (ga)"
+            f"method '{objective.name}' needs retain data; pass --retain FILE, or a --method "
+            "without a retain term (ga)"
         )
     return _train_run(
         command="unlearn",
