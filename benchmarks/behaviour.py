@@ -68,11 +68,11 @@ from obliviate.evaluation.behaviour import (
     run_behaviour,
 )
 from obliviate.evaluation.judge import MarkerJudge
-from obliviate.methods import build_method
 from obliviate.models.loader import load_model
 from obliviate.report import write_report
 from obliviate.train.config import TrainConfig
 from obliviate.train.recipes import load_recipe
+from obliviate.workflows.training import unlearning_plan
 
 COLUMNS = (
     "setting", "model", "harmful train", "harmful unseen", "in-context (train / unseen)",
@@ -108,13 +108,14 @@ flipped: stage 1 keeps the normal answers instead of moving away from them. The
 ``sku_*`` stage-1 runs are the diagnostics' (``benchmarks/sku.py``)."""
 
 
-def _current(out: Path, method: str, params: dict[str, str], forget: Path) -> bool:
-    """Whether ``out`` holds a finished run of ``method`` with these parameters (its
-    defaults included: a changed default reruns it) on this forget file."""
+def _current(out: Path, target: Path, method: str, params: dict[str, str], forget: Path) -> bool:
+    """Whether ``out`` holds a finished run of ``method`` with the parameters ``unlearn``
+    would give it now (the method's defaults and the recipe's, under ``params``: a changed
+    default reruns it) on this forget file."""
     if not (out / "manifest.json").is_file():
         return False
     config = yaml.safe_load((out / "config.yaml").read_text())
-    wanted = build_method(method, params).params()
+    wanted = unlearning_plan(str(target), method, None, params)[0].params()
     return config["method_params"] == wanted and config["data"]["primary"] == str(forget)
 
 
@@ -125,7 +126,7 @@ def unlearn(
     (None if the run failed)."""
     method, params = RUNS.get(name, (name, []))
     given = dict(p.split("=", 1) for p in params)
-    if not _current(out, method, given, forget):
+    if not _current(out, target, method, given, forget):
         command = [
             sys.executable, "-m", "obliviate", "unlearn", "--model", str(target),
             "--forget", str(forget), "--retain", str(bench / "normal.jsonl"),

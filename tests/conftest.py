@@ -41,6 +41,21 @@ def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
     return 0
 
 
+def cli_output(
+    args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str, str]:
+    """``obliviate ARGS`` in this process; its exit status, standard output and error."""
+    code = run_cli(args, monkeypatch)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def cli_ok(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """``obliviate ARGS`` in this process, which must succeed (its output stays captured)."""
+    code = run_cli(args, monkeypatch)
+    assert code == 0, f"exit {code}"
+
+
 def cli_before_torch(
     args: list[str], cwd: Path, blocked: tuple[str, ...] = ()
 ) -> tuple[bool, int | None, str]:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import cli_output
 
 import obliviate.attacks.diff as diff_attack
 from obliviate.attacks import ATTACKS, AuditContext, resolve_attacks, run_audit
@@ -21,7 +21,6 @@ from obliviate.attacks.quantize import (
     quantized,
     same_value_fraction,
 )
-from obliviate.cli import main
 from obliviate.data.loaders import load_records
 from obliviate.errors import ObliviateError
 from obliviate.models.loader import load_model
@@ -208,18 +207,6 @@ def test_small_budget_asks_the_target_only_what_recovery_needs(
         assert full["target"]["after"] is not None
 
 
-def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["obliviate", *args])
-    try:
-        main()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    else:
-        code = 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def test_audit_command_writes_results_and_report(
     ga_model: Path,
     tiny_target: Path,
@@ -230,7 +217,7 @@ def test_audit_command_writes_results_and_report(
     capsys,
 ):
     out = tmp_path / "audit"
-    code, stdout, _ = run_cli(
+    code, stdout, _ = cli_output(
         [
             "audit",
             "--model", str(ga_model),
@@ -268,7 +255,7 @@ def test_audit_rejects_unknown_attack_with_one_line(
 ):
     out = tmp_path / "a"
     args = ["audit", "--model", str(tiny_target), "--bench", str(bench_dir)]
-    code, _, err = run_cli([*args, "--attacks", "x", "--out", str(out)], monkeypatch, capsys)
+    code, _, err = cli_output([*args, "--attacks", "x", "--out", str(out)], monkeypatch, capsys)
     assert code == 2
     assert err.strip().startswith("error:") and "unknown attack 'x'" in err
     assert len(err.strip().splitlines()) == 1
@@ -280,7 +267,7 @@ def test_audit_rejects_unknown_relearn_precision_with_one_line(
 ):
     out = tmp_path / "a"
     args = ["audit", "--model", str(tiny_target), "--bench", str(bench_dir), "--out", str(out)]
-    code, _, err = run_cli([*args, "--relearn-precision", "fp8"], monkeypatch, capsys)
+    code, _, err = cli_output([*args, "--relearn-precision", "fp8"], monkeypatch, capsys)
     assert code != 0
     assert "unknown --relearn-precision 'fp8'" in err and "use fp32, bf16" in err
     assert len(err.strip().splitlines()) == 1

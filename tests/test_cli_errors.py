@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import cli_before_torch
-
-from obliviate.cli import main
-
-
-def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["obliviate", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    return exit_info.value.code, capsys.readouterr().err
+from conftest import cli_before_torch, cli_output
 
 
 def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
@@ -30,7 +20,7 @@ def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
 def test_empty_data_file(tmp_path: Path, monkeypatch, capsys) -> None:
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
-    code, err = run_cli(
+    code, _, err = cli_output(
         ["finetune", "--model", "tiny", "--data", str(empty), "--out", str(tmp_path / "r")],
         monkeypatch,
         capsys,
@@ -42,7 +32,7 @@ def test_empty_data_file(tmp_path: Path, monkeypatch, capsys) -> None:
 def test_malformed_json_line(tmp_path: Path, monkeypatch, capsys) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "a", "prompt": "Q?", "answer": "A"}\n{"id": "b", "prompt": \n')
-    code, err = run_cli(
+    code, _, err = cli_output(
         ["finetune", "--model", "tiny", "--data", str(bad), "--out", str(tmp_path / "r")],
         monkeypatch,
         capsys,
@@ -53,7 +43,7 @@ def test_malformed_json_line(tmp_path: Path, monkeypatch, capsys) -> None:
 def test_missing_field(tmp_path: Path, monkeypatch, capsys) -> None:
     bad = tmp_path / "noanswer.jsonl"
     bad.write_text('{"id": "a", "prompt": "Q?"}\n')
-    code, err = run_cli(
+    code, _, err = cli_output(
         ["finetune", "--model", "tiny", "--data", str(bad), "--out", str(tmp_path / "r")],
         monkeypatch,
         capsys,
@@ -62,7 +52,7 @@ def test_missing_field(tmp_path: Path, monkeypatch, capsys) -> None:
 
 
 def test_unknown_model_spec(bench_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:
-    code, err = run_cli(
+    code, _, err = cli_output(
         [
             "finetune",
             "--model",
@@ -90,7 +80,7 @@ def test_existing_output_directory(bench_dir: Path, tmp_path: Path, monkeypatch,
     existing = tmp_path / "taken"
     existing.mkdir()
     (existing / "keep.txt").write_text("mine")
-    code, err = run_cli(
+    code, _, err = cli_output(
         [
             "unlearn",
             "--model",
@@ -112,7 +102,7 @@ def test_existing_output_directory(bench_dir: Path, tmp_path: Path, monkeypatch,
 def test_bad_yaml_config(tmp_path: Path, monkeypatch, capsys) -> None:
     config = tmp_path / "c.yaml"
     config.write_text("lr: [unclosed\n")
-    code, err = run_cli(["finetune", "--config", str(config)], monkeypatch, capsys)
+    code, _, err = cli_output(["finetune", "--config", str(config)], monkeypatch, capsys)
     assert_one_line_error(code, err, "c.yaml")
 
 

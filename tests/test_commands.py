@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
+from conftest import cli_ok
 
 from obliviate import api
-from obliviate.cli import main
 from obliviate.data.loaders import load_records
 from obliviate.evaluation.runner import evaluate_splits
 from obliviate.models.loader import load_model
@@ -20,17 +19,9 @@ from obliviate.train.config import TrainConfig
 SHARED_TOFU = Path(__file__).resolve().parents[2] / "shared" / "data" / "tofu"
 
 
-def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "argv", ["obliviate", *args])
-    try:
-        main()
-    except SystemExit as exc:
-        assert exc.code in (0, None), f"exit {exc.code}"
-
-
 def test_demo_tells_the_whole_story_on_the_tiny_model(tmp_path: Path, monkeypatch, capsys) -> None:
     out = tmp_path / "demo"
-    run_cli(["demo", "--model", "tiny", "--people", "20", "--out", str(out)], monkeypatch)
+    cli_ok(["demo", "--model", "tiny", "--people", "20", "--out", str(out)], monkeypatch)
     printed = capsys.readouterr().out
     assert "forget accuracy" in printed and str(out) in printed.replace("\n", "")
     results = json.loads((out / "results.json").read_text())
@@ -52,7 +43,7 @@ def test_demo_tells_the_whole_story_on_the_tiny_model(tmp_path: Path, monkeypatc
 
 
 def test_bench_make_command(tmp_path: Path, monkeypatch) -> None:
-    run_cli(
+    cli_ok(
         ["bench", "make", "--seed", "3", "--people", "12", "--out", str(tmp_path / "b")],
         monkeypatch,
     )
@@ -76,7 +67,7 @@ def test_yaml_config_with_command_line_override(
             }
         )
     )
-    run_cli(["finetune", "--config", str(config), "--max-steps", "2", "--no-cache"], monkeypatch)
+    cli_ok(["finetune", "--config", str(config), "--max-steps", "2", "--no-cache"], monkeypatch)
     resolved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert resolved["train"]["max_steps"] == 2
     assert resolved["train"]["lr"] == 0.001
@@ -119,7 +110,7 @@ def test_tofu_question_files_evaluate_as_a_world_split(tiny_target: Path) -> Non
 
 def test_demo_text_scenario_reports_muse_figures(tmp_path: Path, monkeypatch, capsys) -> None:
     out = tmp_path / "demo-text"
-    run_cli(["demo", "--model", "tiny", "--text", "--people", "20", "--out", str(out)], monkeypatch)
+    cli_ok(["demo", "--model", "tiny", "--text", "--people", "20", "--out", str(out)], monkeypatch)
     results = json.loads((out / "results.json").read_text())
     text = results["text"]
     assert set(text["verdicts"]) == {"no_verbmem", "no_knowmem", "no_privleak", "utility_preserved"}

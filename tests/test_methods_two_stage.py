@@ -3,6 +3,7 @@ arithmetic (task-vector negation, the choice of λ, SKU's pairs and masks) by ha
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -54,6 +55,11 @@ def test_task_vector_negation_lowers_forget_more_than_retain(unlearn_tiny):
     forget_drop, retain_drop = _drops(result)
     assert forget_drop >= 1.0
     assert forget_drop > retain_drop + 0.5
+    manifest = json.loads((result["out"] / "manifest.json").read_text())
+    assert manifest["method_outcome"] == {"scale": 1.0}  # the λ applied, recorded
+    assert (
+        "decided after training: {'scale': 1.0}" in (result["out"] / "model/README.md").read_text()
+    )
 
 
 def test_sku_lowers_forget_more_than_retain(unlearn_tiny):

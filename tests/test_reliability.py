@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import cli_output
 
 from obliviate import api
 from obliviate.cache import load_entry, store_entry
-from obliviate.cli import main
 from obliviate.data.loaders import load_records
 from obliviate.data.records import Record
 from obliviate.errors import ObliviateError
@@ -37,13 +37,6 @@ from obliviate.train.config import TrainConfig
 from obliviate.train.loop import train
 
 QUICK = TrainConfig(max_steps=2, lr=1e-3, batch_size=4, precision="fp32")
-
-
-def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["obliviate", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    return exit_info.value.code, capsys.readouterr().err
 
 
 def one_line_error(code: int, err: str, *fragments: str) -> str:
@@ -94,7 +87,7 @@ def test_a_second_run_on_the_same_out_fails_at_once(tmp_path: Path, monkeypatch,
     try:
         assert holder.stdout.readline().strip() == "held"
         data = facts(tmp_path / "d.jsonl", 4)
-        code, err = run_cli(
+        code, _, err = cli_output(
             ["finetune", "--model", "tiny", "--data", str(data), "--out", str(out), "--no-cache"],
             monkeypatch,
             capsys,
@@ -169,7 +162,7 @@ def test_a_model_folder_with_code_runs_nothing_even_with_y_on_stdin(
     )
     (folder / "evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
     monkeypatch.setattr(sys, "stdin", io.StringIO("y\ny\nhello\n"))
-    code, err = run_cli(["chat", "--model", str(folder)], monkeypatch, capsys)
+    code, _, err = cli_output(["chat", "--model", str(folder)], monkeypatch, capsys)
     one_line_error(code, err, "--trust-remote-code")
     assert not marker.exists()
 
@@ -409,7 +402,7 @@ def test_a_full_disk_is_one_line_naming_the_path(tmp_path: Path, monkeypatch, ca
     config.write_text("checkpoint_every: 1\nmax_steps: 3\n")
     data = facts(tmp_path / "d.jsonl", 4)
     out = tmp_path / "run"
-    code, err = run_cli(
+    code, _, err = cli_output(
         ["finetune", "--model", "tiny", "--data", str(data), "--out", str(out), "--no-cache",
          "--config", str(config)],
         monkeypatch,
@@ -432,7 +425,7 @@ def test_bad_unicode_is_one_line_naming_file_and_line(
 ) -> None:
     data = tmp_path / "bad.jsonl"
     data.write_bytes(b'{"id": "a", "prompt": "Q?", "answer": "A"}\n' + line)
-    code, err = run_cli(
+    code, _, err = cli_output(
         ["finetune", "--model", "tiny", "--data", str(data), "--out", str(tmp_path / "r")],
         monkeypatch,
         capsys,
@@ -442,11 +435,11 @@ def test_bad_unicode_is_one_line_naming_file_and_line(
 
 def test_chat_ends_cleanly_without_stdin_and_refuses_bad_bytes(monkeypatch, capsys) -> None:
     monkeypatch.setattr(sys, "stdin", None)
-    code, _ = run_cli(["chat", "--model", "tiny"], monkeypatch, capsys)
+    code, _, _ = cli_output(["chat", "--model", "tiny"], monkeypatch, capsys)
     assert code == 0
     bad = io.TextIOWrapper(io.BytesIO(b"\xff\xfe hello\n"), encoding="utf-8")
     monkeypatch.setattr(sys, "stdin", bad)
-    code, err = run_cli(["chat", "--model", "tiny"], monkeypatch, capsys)
+    code, _, err = cli_output(["chat", "--model", "tiny"], monkeypatch, capsys)
     one_line_error(code, err.replace("chatting with tiny\n", ""), "not UTF-8")
 
 
@@ -462,7 +455,9 @@ def test_chat_input_is_capped(monkeypatch, capsys) -> None:
 
     monkeypatch.setattr(chat.ChatSession, "respond", respond)
     monkeypatch.setattr(sys, "stdin", io.StringIO("word " * 200_000 + "\nhi\n"))
-    code, _ = run_cli(["chat", "--model", "tiny", "--max-new-tokens", "2"], monkeypatch, capsys)
+    code, _, _ = cli_output(
+        ["chat", "--model", "tiny", "--max-new-tokens", "2"], monkeypatch, capsys
+    )
     assert code == 0
     assert lengths[0] <= chat.MAX_MESSAGE_CHARS and lengths[1] == 2
 
@@ -488,7 +483,7 @@ def test_ctrl_c_prints_the_resume_hint(tmp_path: Path, monkeypatch, capsys) -> N
 
     monkeypatch.setattr(api, "finetune", interrupted)
     data = facts(tmp_path / "d.jsonl", 4)
-    code, err = run_cli(
+    code, _, err = cli_output(
         ["finetune", "--model", "tiny", "--data", str(data), "--out", str(tmp_path / "r")],
         monkeypatch,
         capsys,
@@ -515,7 +510,7 @@ def test_a_config_file_is_checked_against_the_options(
     config = tmp_path / "c.yaml"
     config.write_text(yaml_text)
     data = facts(tmp_path / "d.jsonl", 4)
-    code, err = run_cli(
+    code, _, err = cli_output(
         ["finetune", "--model", "tiny", "--data", str(data), "--out", str(tmp_path / "r"),
          "--config", str(config)],
         monkeypatch,
@@ -533,7 +528,7 @@ def test_config_numbers_are_typed_and_a_runs_config_is_accepted_back(
     config.write_text("lr: 1e-4\nepochs: '3'\nlora: yes\n")
     data = facts(tmp_path / "d.jsonl", 4)
     base = ["finetune", "--model", "tiny", "--data", str(data), "--out", str(tmp_path / "r")]
-    code, _ = run_cli([*base, "--config", str(config)], monkeypatch, capsys)
+    code, _, _ = cli_output([*base, "--config", str(config)], monkeypatch, capsys)
     assert code == 0
     settings = given[-1][3]
     assert (settings.lr, settings.epochs, settings.lora) == (1e-4, 3.0, True)
@@ -559,7 +554,7 @@ def test_config_numbers_are_typed_and_a_runs_config_is_accepted_back(
             """
         )
     )
-    code, _ = run_cli(
+    code, _, _ = cli_output(
         ["finetune", "--config", str(run_config), "--out", str(tmp_path / "r2")],
         monkeypatch,
         capsys,
@@ -568,7 +563,7 @@ def test_config_numbers_are_typed_and_a_runs_config_is_accepted_back(
     model, data_given, _, settings = given[-1]
     assert (model, Path(data_given)) == ("tiny", data)
     assert (settings.max_steps, settings.lr, settings.seed) == (7, 3e-4, 5)
-    code, err = run_cli(
+    code, _, err = cli_output(
         ["unlearn", "--config", str(run_config), "--out", str(tmp_path / "r3")],
         monkeypatch,
         capsys,
@@ -589,7 +584,7 @@ def test_config_numbers_are_typed_and_a_runs_config_is_accepted_back(
         .replace("method_params: {}", "method_params:\n  beta: 0.2\nallow_weak: true")
         + "recipe:\n  name: tiny\n  source: shipped\n"
     )
-    code, err = run_cli(
+    code, _, err = cli_output(
         ["unlearn", "--config", str(run_config), "--out", str(tmp_path / "r4")],
         monkeypatch,
         capsys,

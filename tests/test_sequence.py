@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import cli_output
 
 from obliviate import api
 from obliviate.cli import main
@@ -20,17 +21,6 @@ from obliviate.train.config import TrainConfig
 
 #: Every step's unlearning: a few strong steps, enough to move the tiny model.
 UNLEARN = ["--method", "grad_diff", "--max-steps", "10", "--lr", "5e-4", "--precision", "fp32"]
-
-
-def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["obliviate", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def people(records) -> set[str]:
@@ -96,7 +86,7 @@ def test_a_bad_request_list_is_one_line(
 ) -> None:
     out = tmp_path / "seq"
     args = ["sequence", "--model", "tiny", "--bench", str(bench_dir), "--requests", requests]
-    code, _, err = run_cli([*args, *UNLEARN, "--out", str(out)], monkeypatch, capsys)
+    code, _, err = cli_output([*args, *UNLEARN, "--out", str(out)], monkeypatch, capsys)
     lines = [line for line in err.strip().splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1 and lines[0].startswith("error:"), err
     assert message in lines[0]
@@ -249,7 +239,7 @@ def test_report_renders_a_sequence_beside_an_evaluation(
     out = sequence_run["out"]
     report = tmp_path / "both.html"
     args = ["report", str(out), str(out / "step-2"), "--out", str(report)]
-    code, printed, err = run_cli(args, monkeypatch, capsys)
+    code, printed, err = cli_output(args, monkeypatch, capsys)
     assert code == 0, err
     assert str(report) in printed
     page = report.read_text()

@@ -9,14 +9,13 @@ a loss that skips tokens (or counts padding) unlearns something else than the pa
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import cli_ok
 
 from obliviate import api
-from obliviate.cli import main
 from obliviate.data.bench import (
     PEOPLE_SPLITS,
     generate_benchmark,
@@ -234,14 +233,6 @@ def test_text_loss_covers_every_token_and_no_padding() -> None:
 # -- training on passages -----------------------------------------------------------------
 
 
-def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "argv", ["obliviate", *args])
-    try:
-        main()
-    except SystemExit as exc:
-        assert exc.code in (0, None), f"exit {exc.code}"
-
-
 def test_unlearning_a_folder_of_passages_lowers_their_likelihood(
     bench_dir: Path, tmp_path: Path, monkeypatch, capsys
 ) -> None:
@@ -252,7 +243,7 @@ def test_unlearning_a_folder_of_passages_lowers_their_likelihood(
     out = tmp_path / "ga"
     args = ["unlearn", "--model", "tiny", "--forget", str(folder), "--method", "ga"]
     args += ["--out", str(out), "--max-steps", "4", "--lr", "1e-3", "--chunk-tokens", "128"]
-    run_cli(args, monkeypatch)
+    cli_ok(args, monkeypatch)
     figure = json.loads((out / "results.json").read_text())["primary_text_logprob"]
     assert figure["after"] < figure["before"] - 0.01
     assert "passages' mean log-prob" in capsys.readouterr().out

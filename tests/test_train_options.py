@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
+from conftest import cli_output
 
 from obliviate import api
-from obliviate.cli import main
 from obliviate.data.loaders import load_records
 from obliviate.errors import ObliviateError
 from obliviate.methods import FineTune
@@ -284,13 +283,6 @@ def test_compiled_grad_diff_forgets_like_eager(unlearn_tiny) -> None:
     assert drop(compiled, "forget") > 1.0 > abs(drop(compiled, "retain"))
 
 
-def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["obliviate", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    return exit_info.value.code, capsys.readouterr().err
-
-
 @pytest.mark.parametrize(
     ("option", "fragment"),
     [
@@ -308,7 +300,7 @@ def test_bad_option_values_give_one_line_errors(
     forget.write_text('{"prompt": "Q?", "answer": "A"}\n')
     args = ["unlearn", "--model", "tiny", "--forget", str(forget)]
     args += ["--method", "grad_diff", "--out", str(tmp_path / "out"), *option]
-    code, err = run_cli(args, monkeypatch, capsys)
+    code, _, err = cli_output(args, monkeypatch, capsys)
     lines = [line for line in err.strip().splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1 and lines[0].startswith("error:"), err
     assert fragment in lines[0], lines[0]
@@ -325,7 +317,7 @@ def test_cli_passes_the_options_and_yaml_knobs_to_the_run(
     args += ["--retain", str(bench_dir / "retain90.jsonl"), "--max-steps", "3", "--lr", "2e-3"]
     args += ["--localize", "layers=1", "--optimizer", "sophia", "--adversarial", "latent"]
     args += ["--allow-weak"]  # the options' plumbing, not forgetting: 3 steps move −0.09
-    code, err = run_cli([*args, "--config", str(knobs)], monkeypatch, capsys)
+    code, _, err = cli_output([*args, "--config", str(knobs)], monkeypatch, capsys)
     assert code == 0, err
     settings = yaml.safe_load((out / "config.yaml").read_text())["train"]
     assert settings["localize"] == "layers=1" and settings["optimizer"] == "sophia"

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import optuna
 import pytest
 import yaml
+from conftest import cli_ok
 
 from obliviate import api
-from obliviate.cli import main
 from obliviate.data.bench import make_benchmark
 from obliviate.data.loaders import load_records
 from obliviate.data.records import Record
@@ -54,14 +53,6 @@ def _study(storage: str, name: str) -> optuna.Study:
 
 def _complete(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
-
-
-def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "argv", ["obliviate", *args])
-    try:
-        main()
-    except SystemExit as exc:
-        assert exc.code in (0, None), f"exit {exc.code}"
 
 
 # -- the validation request ----------------------------------------------------------------
@@ -177,7 +168,7 @@ def test_tune_writes_trials_a_front_and_a_recipe_unlearn_takes(
     tiny_target: Path, bench_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "tune"
-    run_cli(
+    cli_ok(
         ["tune", "--model", str(tiny_target), "--bench", str(bench_dir), "--method",
          "npo,grad_diff", "--trials", "3", "--steps-range", "2,4", "--max-per-split", "8",
          "--out", str(out)],
@@ -203,7 +194,7 @@ def test_tune_writes_trials_a_front_and_a_recipe_unlearn_takes(
     recipe = yaml.safe_load((out / "recipe.yaml").read_text())
     assert recipe == {k: v for k, v in chosen["recipe"].items()}
     applied = tmp_path / "applied"
-    run_cli(
+    cli_ok(
         ["unlearn", "--model", str(tiny_target), "--forget", str(bench_dir / "forget10.jsonl"),
          "--retain", str(bench_dir / "retain90.jsonl"), "--out", str(applied),
          "--config", str(out / "recipe.yaml"), "--allow-weak"],

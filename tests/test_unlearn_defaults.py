@@ -9,34 +9,22 @@ a run whose retain answers collapse stops, keeping the last good checkpoint.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
+from conftest import cli_output
 from typer.testing import CliRunner
 
 from obliviate import api
-from obliviate.cli import app, main
+from obliviate.cli import app
 from obliviate.methods import METHODS
 from obliviate.models.loader import load_model
 from obliviate.train.config import TrainConfig
 from obliviate.train.health import FORGET_MARGIN
 from obliviate.train.loop import total_steps
 from obliviate.train.recipes import base_model, load_recipe, recipe_for
-
-
-def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["obliviate", *args])
-    try:
-        main()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    else:
-        code = 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def error_line(err: str) -> str:
@@ -88,7 +76,7 @@ def test_unlearn_without_options_runs_the_recipe_of_the_targets_base(
     tiny_target: Path, bench_dir: Path, tmp_path: Path, monkeypatch, capsys
 ) -> None:
     out = tmp_path / "defaults"
-    code, stdout, err = run_cli(unlearn_args(tiny_target, bench_dir, out), monkeypatch, capsys)
+    code, stdout, err = cli_output(unlearn_args(tiny_target, bench_dir, out), monkeypatch, capsys)
     assert code == 0, err
     config = yaml.safe_load((out / "config.yaml").read_text())
     assert config["method"] == "grad_diff"  # the recipe's default_method
@@ -113,7 +101,7 @@ def test_the_config_file_goes_over_the_recipe_and_the_options_over_both(
     out = tmp_path / "layered"
     args = unlearn_args(tiny_target, bench_dir, out, "--config", str(settings))
     args += ["--lr", "2e-3", "--max-steps", "4", "--param", "retain_weight=2"]
-    code, _, err = run_cli(args, monkeypatch, capsys)
+    code, _, err = cli_output(args, monkeypatch, capsys)
     assert code == 0, err
     config = yaml.safe_load((out / "config.yaml").read_text())
     train = config["train"]
@@ -162,14 +150,14 @@ def test_a_run_that_cannot_move_exits_non_zero_and_publishes_nothing(
 ) -> None:
     out = tmp_path / "still"
     args = unlearn_args(tiny_target, bench_dir, out, "--lr", "1e-12", "--max-steps", "4")
-    code, _, err = run_cli(args, monkeypatch, capsys)
+    code, _, err = cli_output(args, monkeypatch, capsys)
     line = error_line(err)
     assert code == 2
     assert "forget answers' mean log-prob" in line and "nothing was published" in line
     assert "--lr" in line and "--allow-weak" in line
     assert not out.exists()
 
-    code, stdout, err = run_cli([*args, "--allow-weak"], monkeypatch, capsys)
+    code, stdout, err = cli_output([*args, "--allow-weak"], monkeypatch, capsys)
     assert code == 0, err
     results = json.loads((out / "results.json").read_text())
     assert results["checks"]["verdict"] in ("weak", "raised")
@@ -187,7 +175,7 @@ def test_a_collapsing_run_stops_with_the_last_good_checkpoint(
     settings.write_text("warmup_ratio: 0.5\ncollapse_check_every: 1\ncheckpoint_every: 1\n")
     out = tmp_path / "collapsed"
     args = unlearn_args(tiny_target, bench_dir, out, "--lr", "10", "--max-steps", "20")
-    code, _, err = run_cli([*args, "--config", str(settings)], monkeypatch, capsys)
+    code, _, err = cli_output([*args, "--config", str(settings)], monkeypatch, capsys)
     line = error_line(err)
     assert code == 2
     assert "collapsed at step 2 of 20" in line and "past the collapse bound" in line

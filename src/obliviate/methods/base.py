@@ -89,6 +89,12 @@ class Objective:
         """Turn the trained weights into the result, in place (task-vector negation does);
         called after training, with any LoRA adapters merged. Default: nothing to do."""
 
+    def outcome(self) -> dict[str, Any]:
+        """What ``finalize`` decided (the λ a task-vector method applied), recorded in the
+        run's manifest and results as ``method_outcome``, so the record says which model was
+        made and not only how it was asked for. Default: nothing."""
+        return {}
+
     def params(self) -> dict[str, Any]:
         """Hyper-parameters and their values (what ``obliviate methods`` and manifests show)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}

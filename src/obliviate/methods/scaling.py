@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -113,7 +114,8 @@ class NegatedTaskVector(Objective):
     ``finalize`` subtracts that move (stage 2): task arithmetic and SKU.
 
     After ``finalize``, ``chosen_scale`` holds the λ used (the selected one under
-    ``select_scale``); it is a result, not a hyper-parameter, so ``params()`` omits it.
+    ``select_scale``); it is a result, not a hyper-parameter, so ``params()`` omits it and
+    ``outcome()`` records it (``method_outcome.scale`` in the run's manifest).
     """
 
     scale: float = 1.0
@@ -155,3 +157,6 @@ class NegatedTaskVector(Objective):
         self.chosen_scale = finish_negation(
             model, self._original, self.scale, accuracy, self.tolerance
         )
+
+    def outcome(self) -> dict[str, Any]:
+        return {"scale": self.chosen_scale}

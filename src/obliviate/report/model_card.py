@@ -99,6 +99,8 @@ def model_card(results: dict[str, Any], manifest: dict[str, Any]) -> str:
         f"- starting model: `{spec}` ({manifest['model']['source']})",
         f"- method: `{method}` with {manifest.get('method_params') or 'its defaults'}",
     ]
+    if manifest.get("method_outcome"):
+        lines.append(f"- what the method decided after training: {manifest['method_outcome']}")
     train = manifest.get("train", {})
     settings = ", ".join(f"{k} {train[k]}" for k in CARD_SETTINGS if train.get(k) is not None)
     lines.append(f"- training: {settings}")

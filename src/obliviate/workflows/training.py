@@ -346,6 +346,8 @@ def _train_run(
     if unlearning:
         results |= {"checks": checks, "recipe": recipe}
         manifest |= {"checks": checks, "recipe": recipe}
+    if outcome := objective.outcome():
+        results["method_outcome"] = manifest["method_outcome"] = outcome
     if base is not None:
         manifest["adapter"] = adapter_record(base, config)
     results, manifest = named(results), named(manifest)  # in-memory inputs by their names
