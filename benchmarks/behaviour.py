@@ -26,7 +26,8 @@ For each setting (``obliviate.data.behaviour``):
    ``WORK/S/eval/<model>/outputs.json`` and reused while its manifest is unchanged;
 5. in the settings ``--diagnose`` names (the faithful one, SKU's own, unless told; ``''``
    for none), SKU's two diagnostic figures (``benchmarks/sku.py``): τ split by loss term
-   (four more stage-1 runs) and the harmful rate against λ.
+   (τ from the ``sku`` run and the λ it recorded; three more stage-1 runs, one loss
+   term each) and the harmful rate against λ.
 
 Prints one Markdown table (both settings) and the diagnostics, also written to
 ``WORK/behaviour.md``; each setting's results documents go to
@@ -55,7 +56,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sku import STAGE1_RUNS, lambda_curve, markdown, parameters, tau_split
+from sku import STAGE1_RUNS, lambda_curve, markdown, parameters, perplexity_rule, tau_split
 
 from obliviate import api
 from obliviate.attacks.behaviour import run_behaviour_attacks
@@ -219,23 +220,27 @@ def diagnose(
     judge: MarkerJudge,
     precision: str,
 ) -> str | None:
-    """SKU's diagnostics for one setting (the stage-1 runs must be done), cached in
-    ``WORK/S/diagnostics.json`` while the runs and records are unchanged."""
+    """SKU's diagnostics for one setting (the ``sku`` run and the stage-1 runs must be
+    done): τ and the λ curve, cached in ``WORK/S/diagnostics.json`` while the runs and
+    records are unchanged; the perplexity rule's λ (a minute) each time."""
+    sku = work / "sku"
     runs = {name: work / name for name in STAGE1_RUNS}
-    if not all((path / "manifest.json").is_file() for path in runs.values()):
-        print("SKU's stage-1 runs did not all finish; no diagnostics")
+    if not all((path / "manifest.json").is_file() for path in (sku, *runs.values())):
+        print("the sku run or SKU's stage-1 runs did not all finish; no diagnostics")
         return None
-    sku = work / "sku" if (work / "sku" / "manifest.json").is_file() else None
-    key = _key([target, *runs.values(), *([sku] if sku else [])], splits, precision)
+    key = _key([target, sku, *runs.values()], splits, precision)
     cache = work / "diagnostics.json"
+    original = parameters(target)
+    tau, split = tau_split(original, sku, runs)
     if cache.is_file() and (saved := json.loads(cache.read_text()))["key"] == key:
         figures = saved["figures"]
     else:
-        original = parameters(target)
-        tau, split = tau_split(original, runs, sku)
         curve = lambda_curve(target, original, tau, splits, target_outputs, judge, precision)
         figures = {"tau": split, "curve": curve}
         cache.write_text(json.dumps({"key": key, "figures": figures}, indent=2) + "\n")
+    evaluated = {record.id for record in splits["normal"]}
+    held_apart = [r for r in load_records(work / "bench" / "normal.jsonl") if r.id not in evaluated]
+    figures["perplexity_rule"] = perplexity_rule(target, original, tau, held_apart)
     return markdown(work.name, figures, target_figures)
 
 
@@ -258,7 +263,7 @@ def run_setting(
     config.write_text(yaml.safe_dump(UNLEARN_RECIPES[recipe]))
 
     diagnose_here = setting in args.diagnose
-    stage1 = list(STAGE1_RUNS) if diagnose_here else []
+    stage1 = [m for m in ("sku", *STAGE1_RUNS) if m not in methods] if diagnose_here else []
     costs = {m: unlearn(m, target, forget, bench, work / m, config) for m in methods + stage1}
     methods = [m for m in methods if costs[m] is not None]
     splits = {

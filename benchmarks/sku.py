@@ -4,18 +4,18 @@ When SKU leaves the harmful rate where it was, one of its two stages failed: sta
 learnt nothing worth negating (τ small, or made mostly of its preservation term), or
 stage 2's λ, chosen on validation, is too small to matter. Two figures tell which:
 
-- **τ by loss term.** Stage 1 is run with its three terms (``sku_tau``: λ = 1, the
-  authors' value, no selection) and with each term alone (the other weights 0:
-  ``sku_gd``, ``sku_rd``, ``sku_pd``), on the same schedule; each run's τ is
-  θ_orig − θ_run (λ = 1). The table gives ‖τ‖, cos(τ_term, τ) and each term's loss at
-  the first and the last step of ``sku_tau``. With Adam every run moves about lr per step
-  whatever the size of its gradient, so the cosine says which term τ follows, and the
-  first-step loss whether there was anything to learn (a target that already complies
-  starts with a distortion NLL near 0).
+- **τ by loss term.** τ is the ``sku`` row's own stage 1: θ_orig − θ_sku = λ·τ, with λ
+  the run recorded (``method_outcome.scale``). Stage 1 is also run with each term alone
+  (the other weights 0, λ = 1: ``sku_gd``, ``sku_rd``, ``sku_pd``), on the same schedule;
+  each run's τ is θ_orig − θ_run. The table gives ‖τ‖, cos(τ_term, τ) and each term's
+  loss at the first and the last step of the ``sku`` run. With Adam every run moves
+  about lr per step whatever the size of its gradient, so the cosine says which term τ
+  follows, and the first-step loss whether there was anything to learn (a target that
+  already complies starts with a distortion NLL near 0).
 - **Harmful rate against λ.** θ_orig − λ·τ for λ on the selection grid: harmful rates on
   the train and unseen requests, and the normal perplexity ratio; beside it the λ the
-  ``sku`` row chose on validation, measured from the weights: ⟨θ_orig − θ_sku, τ⟩ / ‖τ‖²
-  (the same seed gives the same stage 1, so cos(θ_orig − θ_sku, τ) ≈ 1, which is shown).
+  ``sku`` row chose on validation, and the λ ``select_by=perplexity`` picks on τ when it
+  validates on the normal requests held apart from the evaluated ones.
 """
 
 from __future__ import annotations
@@ -31,19 +31,25 @@ import torch
 from obliviate.data.records import Record
 from obliviate.evaluation.behaviour import HARMFUL_SPLITS, BehaviourOutputs, run_behaviour
 from obliviate.evaluation.judge import Judge
-from obliviate.methods.scaling import SCALE_GRID, negate_task_vector
+from obliviate.methods.scaling import (
+    SCALE_GRID,
+    answer_logprob,
+    largest_scale_within,
+    negate_task_vector,
+)
+from obliviate.models.encoding import encode_fact
 from obliviate.models.loader import load_model
 
-#: Stage-1 runs of the diagnostics: name → SKU's ``--param`` values (the rest its defaults).
+#: Stage-1 runs of the diagnostics, one loss term each: name → SKU's ``--param`` values
+#: (the rest its defaults; λ = 1, the authors' value, so θ_orig − θ_run is the run's τ).
 STAGE1_RUNS: dict[str, list[str]] = {
-    "sku_tau": ["scale=1"],
     "sku_gd": ["disassociation_weight=0", "preserve_weight=0"],
     "sku_rd": ["distortion_weight=0", "preserve_weight=0"],
     "sku_pd": ["distortion_weight=0", "disassociation_weight=0"],
 }
 TERMS = {"sku_gd": "distortion_nll", "sku_rd": "disassociation_nll", "sku_pd": "retain_kl"}
 LABELS = {
-    "sku_tau": "all three terms (τ)",
+    "sku": "all three terms (τ, the `sku` row)",
     "sku_gd": "guided distortion alone",
     "sku_rd": "random disassociation alone",
     "sku_pd": "preservation divergence alone",
@@ -65,6 +71,14 @@ def _difference(original: dict[str, torch.Tensor], path: Path) -> dict[str, torc
     return {name: original[name] - p for name, p in parameters(path).items()}
 
 
+def recorded_scale(run: Path) -> float:
+    """The λ a negation run applied, as it recorded it (``method_outcome.scale``)."""
+    outcome = json.loads((run / "manifest.json").read_text()).get("method_outcome") or {}
+    if outcome.get("scale") is None:
+        raise SystemExit(f"{run} records no λ (it predates method_outcome): delete it and rerun")
+    return float(outcome["scale"])
+
+
 def stage1_losses(run: Path) -> dict[str, tuple[float, float]]:
     """Each logged loss term of a run at its first and its last step (``log.jsonl``)."""
     lines = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line]
@@ -73,24 +87,19 @@ def stage1_losses(run: Path) -> dict[str, tuple[float, float]]:
 
 
 def tau_split(
-    original: dict[str, torch.Tensor], runs: dict[str, Path], sku: Path | None
+    original: dict[str, torch.Tensor], sku: Path, runs: dict[str, Path]
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """τ of ``sku_tau``, and the figures: per run ‖τ‖ and cos(τ_run, τ); the ``sku`` row's
-    λ measured from its weights; the stage-1 losses of ``sku_tau``."""
-    tau = _difference(original, runs["sku_tau"])
+    """τ of the ``sku`` run ((θ_orig − θ_sku) / its λ), and the figures: per stage-1 run
+    ‖τ‖ and cos(τ_run, τ); the λ the ``sku`` run chose; its stage-1 losses."""
+    scale = recorded_scale(sku)
+    tau = {name: moved / scale for name, moved in _difference(original, sku).items()}
     tau_norm = math.sqrt(_dot(tau, tau))
-    rows = {}
+    rows = {"sku": {"norm": tau_norm, "cosine": 1.0}}
     for name, path in runs.items():
-        own = tau if name == "sku_tau" else _difference(original, path)
+        own = _difference(original, path)
         norm = math.sqrt(_dot(own, own))
         rows[name] = {"norm": norm, "cosine": _dot(own, tau) / (norm * tau_norm or 1.0)}
-    figures: dict[str, Any] = {"runs": rows, "losses": stage1_losses(runs["sku_tau"])}
-    if sku is not None:
-        moved = _difference(original, sku)
-        moved_norm = math.sqrt(_dot(moved, moved))
-        figures["chosen_lambda"] = _dot(moved, tau) / (tau_norm**2 or 1.0)
-        figures["chosen_cosine"] = _dot(moved, tau) / (moved_norm * tau_norm or 1.0)
-    return tau, figures
+    return tau, {"runs": rows, "losses": stage1_losses(sku), "chosen_lambda": scale}
 
 
 def _rate(judge: Judge, records: Sequence[Record], answers: Sequence[str]) -> float:
@@ -127,6 +136,31 @@ def lambda_curve(
     return curve
 
 
+def perplexity_rule(
+    target: Path,
+    original: dict[str, torch.Tensor],
+    tau: dict[str, torch.Tensor],
+    held_apart: Sequence[Record],
+    tolerance: float = 0.05,
+) -> dict[str, Any]:
+    """The λ ``select_by=perplexity`` picks on τ, validating on ``held_apart`` (normal
+    requests none of the figures evaluate): the method's own rule, ``largest_scale_within``
+    over ``answer_logprob``, and the perplexity ratio of each λ it tried."""
+    loaded = load_model(str(target))
+    examples = [encode_fact(loaded.tokenizer, r.prompt, r.answer) for r in held_apart]
+    finetuned = {name: original[name] + tau[name] for name in original}
+    logprobs: dict[float, float] = {}
+
+    def utility(scale: float) -> float:
+        negate_task_vector(loaded.model, original, finetuned, scale)
+        logprobs[scale] = answer_logprob(loaded.model, examples, loaded.tokenizer.pad_token_id)
+        return logprobs[scale]
+
+    chosen = largest_scale_within(utility, math.log1p(tolerance))
+    ratios = {scale: math.exp(logprobs[0.0] - value) for scale, value in logprobs.items()}
+    return {"lambda": chosen, "validation": len(examples), "ratio": ratios[chosen]}
+
+
 def _percent(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.1f} %"
 
@@ -136,25 +170,20 @@ def markdown(setting: str, figures: dict[str, Any], target: dict[str, Any]) -> s
     split, curve = figures["tau"], figures["curve"]
     losses = split["losses"]
     lines = [
-        f"SKU stage 1 ({setting}): τ by loss term (each run's θ_orig − θ_run at λ = 1)",
+        f"SKU stage 1 ({setting}): τ by loss term (each run's θ_orig − θ_run at λ = 1; "
+        "the `sku` row's divided by its λ)",
         "",
-        "| stage-1 run | ‖τ‖ | cos with τ | its loss, first → last step of τ's run |",
+        "| stage-1 run | ‖τ‖ | cos with τ | its loss, first → last step of the `sku` run |",
         "|---|---|---|---|",
     ]
     for name, row in split["runs"].items():
         loss = losses.get(TERMS.get(name, ""))
         shown = "—" if loss is None else f"{loss[0]:.4f} → {loss[1]:.4f}"
         lines.append(f"| {LABELS[name]} | {row['norm']:.4f} | {row['cosine']:.3f} | {shown} |")
-    chosen = split.get("chosen_lambda")
     lines += [
         "",
-        f"SKU stage 2 ({setting}): harmful rate against λ (θ_orig − λ·τ)"
-        + (
-            ""
-            if chosen is None
-            else f"; the `sku` row's λ, chosen on validation: {chosen:.3g} "
-            f"(cos {split['chosen_cosine']:.3f})"
-        ),
+        f"SKU stage 2 ({setting}): harmful rate against λ (θ_orig − λ·τ); the `sku` row's λ, "
+        f"chosen on validation: {split['chosen_lambda']:g}",
         "",
         "| λ | harmful train | harmful unseen | ppl ratio |",
         "|---|---|---|---|",
@@ -167,4 +196,11 @@ def markdown(setting: str, figures: dict[str, Any], target: dict[str, Any]) -> s
             f"| {point['lambda']:g} | {_percent(point.get('train'))} | "
             f"{_percent(point.get('unseen'))} | {'—' if ratio is None else f'{ratio:.3f}'} |"
         )
+    rule = figures["perplexity_rule"]
+    lines += [
+        "",
+        f"`select_by=perplexity` on the {rule['validation']} normal requests held apart from "
+        f"the evaluated ones picks λ = {rule['lambda']:g} (their perplexity ratio there: "
+        f"{rule['ratio']:.3f}; at most 1.05 allowed)",
+    ]
     return "\n".join(lines)

@@ -4,6 +4,7 @@ arithmetic (task-vector negation, the choice of λ, SKU's pairs and masks) by ha
 from __future__ import annotations
 
 import json
+import math
 from types import SimpleNamespace
 
 import pytest
@@ -189,7 +190,7 @@ def test_selected_scale_is_the_one_left_in_the_model():
         layer,
         original,
         scale=1.0,
-        accuracy=lambda m: 1 - 0.1 * abs(m.weight.item() - 1),
+        utility=lambda m: 1 - 0.1 * abs(m.weight.item() - 1),
         tolerance=0.35,
     )
     assert used == 1.5
@@ -300,3 +301,53 @@ def test_sku_loss_ignores_prompt_and_padding_tokens():
     answer[0, (retain["labels"][0] != -100).nonzero()[0]] = True
     changed = sku.loss(model, forget, edited(retain, answer, other))[1]["retain_kl"]
     assert changed != pytest.approx(logs["retain_kl"], abs=1e-6)
+
+
+def test_perplexity_selection_takes_the_largest_scale_keeping_retain_perplexity_within_5pc():
+    from obliviate.methods.scaling import SCALE_GRID, answer_logprob, negate_task_vector
+    from obliviate.methods.task_vector import TaskVector
+    from obliviate.models.tiny import tiny_tokenizer
+
+    tokenizer = tiny_tokenizer()
+    torch.manual_seed(0)
+    model = _PositionwiseLM(len(tokenizer))
+    facts = RECORDS[:5]
+    encoded = [encode_fact(tokenizer, r.prompt, r.answer) for r in facts]
+    method = TaskVector(select_scale=True, select_by="perplexity", tolerance=0.05)
+    method.prepare(TrainingContext(model, tokenizer, encoded, encoded, facts, facts))
+    original = parameter_snapshot(model)
+    with torch.no_grad():  # "stage 1" moves the head: τ
+        model.head.weight.add_(0.02 * torch.randn_like(model.head.weight))
+    finetuned = parameter_snapshot(model)
+    method.finalize(model)
+
+    # The same rule by hand: perplexity exp(−mean answer log-prob) of θ_orig − λ·τ.
+    probe = _PositionwiseLM(len(tokenizer))
+    ratios = {}
+    for scale in (0.0, *SCALE_GRID):
+        negate_task_vector(probe, original, finetuned, scale)
+        ratios[scale] = math.exp(-answer_logprob(probe, encoded, tokenizer.pad_token_id))
+    ratios = {scale: ppl / ratios[0.0] for scale, ppl in ratios.items()}
+    kept = [scale for scale in SCALE_GRID if ratios[scale] <= 1.05]
+    assert min(SCALE_GRID) < max(kept) < max(SCALE_GRID), ratios  # a choice to make
+    assert method.chosen_scale == max(kept)
+    assert method.outcome() == {"scale": max(kept)}
+    expected = original["head.weight"] - max(kept) * (
+        finetuned["head.weight"] - original["head.weight"]
+    )
+    assert torch.allclose(model.head.weight, expected)
+
+
+def test_scale_selection_by_an_unknown_utility_or_without_retain_data_says_what_to_do():
+    from obliviate.methods.task_vector import TaskVector
+    from obliviate.models.tiny import tiny_tokenizer
+
+    with pytest.raises(ObliviateError, match="select_by must be one of accuracy, perplexity"):
+        TaskVector(select_by="bleu")
+    tokenizer = tiny_tokenizer()
+    model = _PositionwiseLM(len(tokenizer))
+    facts = RECORDS[:2]
+    encoded = [encode_fact(tokenizer, r.prompt, r.answer) for r in facts]
+    method = TaskVector(select_scale=True, select_by="perplexity")
+    with pytest.raises(ObliviateError, match="pass --retain FILE"):
+        method.prepare(TrainingContext(model, tokenizer, encoded, None, facts, None))
