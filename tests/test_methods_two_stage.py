@@ -241,14 +241,20 @@ class _PositionwiseLM(nn.Module):
         return self.head
 
 
-def test_sku_loss_ignores_prompt_and_padding_tokens():
+def _positionwise_setup(n_facts: int) -> tuple[object, _PositionwiseLM, list, list]:
+    """The tiny tokenizer, a seeded ``_PositionwiseLM`` over it, the first ``n_facts``
+    records and their encodings."""
     from obliviate.models.tiny import tiny_tokenizer
 
     tokenizer = tiny_tokenizer()
     torch.manual_seed(0)
     model = _PositionwiseLM(len(tokenizer))
-    facts = RECORDS[:5]
-    encoded = [encode_fact(tokenizer, r.prompt, r.answer) for r in facts]
+    facts = RECORDS[:n_facts]
+    return tokenizer, model, facts, [encode_fact(tokenizer, r.prompt, r.answer) for r in facts]
+
+
+def test_sku_loss_ignores_prompt_and_padding_tokens():
+    tokenizer, model, facts, encoded = _positionwise_setup(5)
     sku = SKU(k=2)
     sku.prepare(TrainingContext(model, tokenizer, encoded, encoded, facts, facts))
     with torch.no_grad():  # move away from the frozen copy, so the KL term is not 0
@@ -306,13 +312,8 @@ def test_sku_loss_ignores_prompt_and_padding_tokens():
 def test_perplexity_selection_takes_the_largest_scale_keeping_retain_perplexity_within_5pc():
     from obliviate.methods.scaling import SCALE_GRID, answer_logprob, negate_task_vector
     from obliviate.methods.task_vector import TaskVector
-    from obliviate.models.tiny import tiny_tokenizer
 
-    tokenizer = tiny_tokenizer()
-    torch.manual_seed(0)
-    model = _PositionwiseLM(len(tokenizer))
-    facts = RECORDS[:5]
-    encoded = [encode_fact(tokenizer, r.prompt, r.answer) for r in facts]
+    tokenizer, model, facts, encoded = _positionwise_setup(5)
     method = TaskVector(select_scale=True, select_by="perplexity", tolerance=0.05)
     method.prepare(TrainingContext(model, tokenizer, encoded, encoded, facts, facts))
     original = parameter_snapshot(model)
@@ -340,14 +341,10 @@ def test_perplexity_selection_takes_the_largest_scale_keeping_retain_perplexity_
 
 def test_scale_selection_by_an_unknown_utility_or_without_retain_data_says_what_to_do():
     from obliviate.methods.task_vector import TaskVector
-    from obliviate.models.tiny import tiny_tokenizer
 
     with pytest.raises(ObliviateError, match="select_by must be one of accuracy, perplexity"):
         TaskVector(select_by="bleu")
-    tokenizer = tiny_tokenizer()
-    model = _PositionwiseLM(len(tokenizer))
-    facts = RECORDS[:2]
-    encoded = [encode_fact(tokenizer, r.prompt, r.answer) for r in facts]
+    tokenizer, model, facts, encoded = _positionwise_setup(2)
     method = TaskVector(select_scale=True, select_by="perplexity")
     with pytest.raises(ObliviateError, match="pass --retain FILE"):
         method.prepare(TrainingContext(model, tokenizer, encoded, None, facts, None))

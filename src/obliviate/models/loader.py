@@ -39,6 +39,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 from transformers.utils import logging as hf_logging
 
+from obliviate.cache import cache_root
 from obliviate.errors import ObliviateError
 from obliviate.memory import keep_freed_memory
 from obliviate.models.adapters import (
@@ -140,8 +141,7 @@ def _converted_dir(path: Path) -> Path:
     """Cache of a GGUF file converted to safetensors, keyed by the file's content hash."""
     from obliviate.rundir import sha256_file
 
-    root = Path(os.environ.get("OBLIVIATE_CACHE", Path.home() / ".cache" / "obliviate"))
-    return root / "models" / f"{path.stem}-{sha256_file(path)[:16]}"
+    return cache_root() / "models" / f"{path.stem}-{sha256_file(path)[:16]}"
 
 
 def _load_gguf(path: Path, dtype: torch.dtype) -> tuple[PreTrainedModel, object]:
