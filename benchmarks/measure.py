@@ -18,6 +18,8 @@ from pathlib import Path
 import torch
 from torch.utils import flop_counter
 
+from obliviate.rundir import high_water_mb
+
 
 def device_name(device: torch.device) -> str:
     """The accelerator's name, or the CPU's model name and how many cores torch uses."""
@@ -181,29 +183,6 @@ def counted_flops(fn: Callable[[], object]) -> int:
     return counter.get_total_flops()
 
 
-def _high_water_mb(pid: int | str = "self") -> float | None:
-    """A process's own peak RSS (``VmHWM``), in MiB; None where /proc cannot say.
-
-    Not ``getrusage``'s ``ru_maxrss``: Linux starts a child's figure at its parent's RSS
-    when it calls ``exec`` (the memory it replaced), so every worker of a benchmark would
-    report at least the benchmark's own peak."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except (OSError, ValueError):
-        pass
-    return None
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory so far, in MiB."""
-    import resource
-
-    own = _high_water_mb()
-    return own if own is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def run_with_peak_rss(
     command: Sequence[str],
     env: dict[str, str] | None = None,
@@ -233,7 +212,7 @@ def run_with_peak_rss(
                 except psutil.Error:
                     members = []
                 for member in members:
-                    peak = _high_water_mb(member.pid)
+                    peak = high_water_mb(member.pid)
                     if peak is None:
                         try:
                             peak = member.memory_info().rss / 2**20

@@ -58,7 +58,6 @@ from measure import (
     counted_flops,
     device_name,
     matmul_peak,
-    peak_rss_mb,
     run_with_peak_rss,
 )
 
@@ -70,6 +69,7 @@ from obliviate.methods.base import TrainingContext
 from obliviate.models.encoding import collate, encode_fact
 from obliviate.models.loader import load_model
 from obliviate.models.precision import resolve_precision
+from obliviate.rundir import peak_rss_mb
 from obliviate.train.config import TrainConfig
 from obliviate.train.loop import train
 

@@ -138,6 +138,21 @@ def test_overwrite_replaces_only_an_earlier_run(tmp_path: Path) -> None:
     assert (mine / "thesis.tex").is_file()
 
 
+def test_a_run_started_from_a_large_process_records_its_own_peak_memory() -> None:
+    """A 300 MB script that launches ``obliviate unlearn`` must not lend the run its peak:
+    Linux's ``ru_maxrss`` starts an exec'd process at its parent's (benchmarks/methods.py
+    once printed the parent's 12.5 GB for every method)."""
+    report = "from obliviate.rundir import peak_rss_mb; print(peak_rss_mb())"
+    parent = textwrap.dedent(f"""
+        import subprocess, sys
+        held = bytearray(300 * 2**20); held[::4096] = b"x" * len(held[::4096])
+        subprocess.run([sys.executable, "-c", {report!r}], check=True)
+    """)
+    result = subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert float(result.stdout) < 150
+
+
 # -- 2. no code execution ---------------------------------------------------------------------
 
 

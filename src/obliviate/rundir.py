@@ -325,6 +325,26 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def high_water_mb(pid: int | str = "self") -> float | None:
+    """A process's own peak RSS (``VmHWM``), in MiB; None where /proc cannot say.
+
+    Not ``getrusage``'s ``ru_maxrss``: Linux starts a process's figure at its parent's peak
+    when it calls ``exec`` (the memory it replaced), so ``obliviate unlearn`` started from a
+    script that held a model would report that script's peak as its own."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MiB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's own peak resident memory so far, in MiB (``ru_maxrss`` where there is
+    no /proc: KiB on Linux and the BSDs, bytes on macOS)."""
+    own = high_water_mb()
+    if own is not None:
+        return own
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
