@@ -221,26 +221,29 @@ def diagnose(
     precision: str,
 ) -> str | None:
     """SKU's diagnostics for one setting (the ``sku`` run and the stage-1 runs must be
-    done): τ and the λ curve, cached in ``WORK/S/diagnostics.json`` while the runs and
-    records are unchanged; the perplexity rule's λ (a minute) each time."""
+    done): τ, the λ curve and the perplexity rule's λ (validated on the normal requests
+    the figures do not evaluate), cached in ``WORK/S/diagnostics.json`` while the runs and
+    records are unchanged."""
     sku = work / "sku"
     runs = {name: work / name for name in STAGE1_RUNS}
     if not all((path / "manifest.json").is_file() for path in (sku, *runs.values())):
         print("the sku run or SKU's stage-1 runs did not all finish; no diagnostics")
         return None
-    key = _key([target, sku, *runs.values()], splits, precision)
+    evaluated = {record.id for record in splits["normal"]}
+    held_apart = [r for r in load_records(work / "bench" / "normal.jsonl") if r.id not in evaluated]
+    key = _key([target, sku, *runs.values()], splits | {"held_apart": held_apart}, precision)
     cache = work / "diagnostics.json"
-    original = parameters(target)
-    tau, split = tau_split(original, sku, runs)
     if cache.is_file() and (saved := json.loads(cache.read_text()))["key"] == key:
         figures = saved["figures"]
     else:
-        curve = lambda_curve(target, original, tau, splits, target_outputs, judge, precision)
-        figures = {"tau": split, "curve": curve}
+        original = parameters(target)
+        tau, split = tau_split(original, sku, runs)
+        figures = {
+            "tau": split,
+            "curve": lambda_curve(target, original, tau, splits, target_outputs, judge, precision),
+            "perplexity_rule": perplexity_rule(target, original, tau, held_apart),
+        }
         cache.write_text(json.dumps({"key": key, "figures": figures}, indent=2) + "\n")
-    evaluated = {record.id for record in splits["normal"]}
-    held_apart = [r for r in load_records(work / "bench" / "normal.jsonl") if r.id not in evaluated]
-    figures["perplexity_rule"] = perplexity_rule(target, original, tau, held_apart)
     return markdown(work.name, figures, target_figures)
 
 
